@@ -1,0 +1,105 @@
+"""F1 of predictions.csv against labels, by the 2024 challenge's rules.
+
+    python -m pipeline.evaluate --labels labels.csv --predictions out/predictions.csv [--json]
+
+It follows ../shared/tools/score.py, the reference scorer, rule for rule (a test checks the
+two agree): 'exact' compares strings as written (the official rule); 'numeric' compares
+value and unit, so '500 gram' equals '500.0 gram'. A prediction that is not
+'<number> <allowed unit>' is a format error and a false positive.
+"""
+import argparse
+import csv
+import json
+import re
+import sys
+from collections import defaultdict
+
+from transforms.units import ALL_UNITS
+
+_FORMAT = re.compile(r'^-?\d+(\.\d+)?\s+[a-zA-Z\s]+$')
+
+
+def parse_value(text: str):
+    """'500.0 gram' -> (500.0, 'gram'); None when not '<number> <unit words>'."""
+    text = text.strip()
+    if not _FORMAT.match(text):
+        return None
+    number, unit = text.split(None, 1)
+    return float(number), ' '.join(unit.split())
+
+
+def _same_numeric(prediction: str, truth: str) -> bool:
+    p, t = parse_value(prediction), parse_value(truth)
+    return p is not None and t is not None and p[1] == t[1] and abs(p[0] - t[0]) <= 1e-9 * max(1.0, abs(t[0]))
+
+
+def _f1(counts) -> tuple:
+    precision = counts['tp'] / (counts['tp'] + counts['fp']) if counts['tp'] + counts['fp'] else 0.0
+    recall = counts['tp'] / (counts['tp'] + counts['fn']) if counts['tp'] + counts['fn'] else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return f1, precision, recall
+
+
+def evaluate(labels: list, predictions: dict) -> dict:
+    """labels: dicts with index, entity_name, entity_value; predictions: index -> string."""
+    counts = {m: defaultdict(lambda: defaultdict(int)) for m in ('exact', 'numeric')}
+    format_errors = 0
+    for row in labels:
+        truth, entity = row['entity_value'].strip(), row['entity_name']
+        out = (predictions.get(row['index']) or '').strip()
+        well_formed = True
+        if out:
+            parsed = parse_value(out)
+            well_formed = parsed is not None and parsed[1] in ALL_UNITS
+            format_errors += not well_formed
+        for metric in counts:
+            same = out == truth if metric == 'exact' else bool(out and truth) and _same_numeric(out, truth)
+            key = ('tp' if out and truth and same and well_formed else
+                   'fp' if out else 'fn' if truth else 'tn')
+            counts[metric]['all'][key] += 1
+            counts[metric][entity][key] += 1
+    indices = {row['index'] for row in labels}
+    result = {'rows': len(labels), 'predicted': sum(1 for r in labels if predictions.get(r['index'])),
+              'format_errors': format_errors, 'unknown_indices': len(set(predictions) - indices)}
+    for metric, by_entity in counts.items():
+        f1, precision, recall = _f1(by_entity['all'])
+        result[metric] = {'f1': round(f1, 4), 'precision': round(precision, 4), 'recall': round(recall, 4),
+                          'per_entity': {e: round(_f1(c)[0], 4) for e, c in sorted(by_entity.items()) if e != 'all'}}
+    return result
+
+
+def read_labels(path: str) -> list:
+    with open(path, newline='') as handle:
+        return list(csv.DictReader(handle))
+
+
+def read_predictions(path: str) -> dict:
+    with open(path, newline='') as handle:
+        return {row['index']: (row.get('prediction') or '').strip() for row in csv.DictReader(handle)}
+
+
+def format_result(result: dict) -> str:
+    lines = [f"rows {result['rows']}  predicted {result['predicted']}  format errors {result['format_errors']}"
+             f"  unknown indices {result['unknown_indices']}"]
+    for metric in ('numeric', 'exact'):
+        m = result[metric]
+        lines.append(f"{metric:8s} F1 {m['f1']:.4f}  P {m['precision']:.4f}  R {m['recall']:.4f}")
+    lines.append('per entity (numeric F1): ' + ', '.join(
+        f'{e} {v:.3f}' for e, v in result['numeric']['per_entity'].items()))
+    lines.append(f"F1 {result['numeric']['f1']:.4f}")
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--labels', required=True, help='CSV with index, entity_name, entity_value.')
+    parser.add_argument('--predictions', required=True, help='predictions.csv with index, prediction.')
+    parser.add_argument('--json', action='store_true', help='Print the full result as JSON.')
+    args = parser.parse_args(argv)
+    result = evaluate(read_labels(args.labels), read_predictions(args.predictions))
+    print(json.dumps(result, indent=1) if args.json else format_result(result))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

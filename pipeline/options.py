@@ -1,0 +1,44 @@
+"""SpecscanOptions: every option of the job, in one PipelineOptions subclass.
+
+templates/metadata.json lists exactly these options as Flex Template parameters (a test
+checks it), so an option added here must be added there.
+"""
+from apache_beam.options.pipeline_options import PipelineOptions
+
+DEFAULT_MODEL_PATH = 'models/efficientnet_lite0.keras'
+
+
+class SpecscanOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument('--input', required=True,
+                            help='CSV with index,image_link,group_id,entity_name (local path or gs://).')
+        parser.add_argument('--output', required=True,
+                            help='Folder for predictions.csv, records/, failures/ and summary.json '
+                                 '(local path or gs://); earlier results there are replaced.')
+        parser.add_argument('--images_dir', default=None,
+                            help='Image cache, files named by the last path part of image_link (local or '
+                                 'gs://). Images found there are not fetched; fetched ones are written there '
+                                 'when it is writable.')
+        parser.add_argument('--model_path', default=DEFAULT_MODEL_PATH,
+                            help='The EfficientNet-Lite0 .keras file that `make model` writes (local or gs://).')
+        parser.add_argument('--inference_min_batch_size', type=int, default=1,
+                            help='Smallest batch RunInference sends to the CNN.')
+        parser.add_argument('--inference_max_batch_size', type=int, default=16,
+                            help='Largest batch RunInference sends to the CNN (raise it on a GPU, e.g. 128).')
+        parser.add_argument('--preprocess_batch_size', type=int, default=8,
+                            help='Images decoded per TensorFlow preprocessing batch.')
+        parser.add_argument('--ocr_psm', type=int, default=11,
+                            help='Tesseract page segmentation mode (11: sparse text, 3: automatic).')
+        parser.add_argument('--ocr_max_side', type=int, default=4000,
+                            help='Images longer than this (pixels) are scaled down before OCR; 0 keeps all.')
+        parser.add_argument('--max_image_pixels', type=int, default=40_000_000,
+                            help='Images with more pixels than this are refused (decompression bombs).')
+        parser.add_argument('--max_image_bytes', type=int, default=50 * 1024 * 1024,
+                            help='Images larger than this many bytes are refused.')
+        parser.add_argument('--fetch_timeout', type=float, default=20.0,
+                            help='Seconds to wait for an image server before giving up on a try.')
+        parser.add_argument('--fetch_retries', type=int, default=3,
+                            help='Retries of a fetch after connection errors, 429 and 5xx answers.')
+        parser.add_argument('--num_shards', type=int, default=0,
+                            help='Shards of records/ and failures/; 0 lets the runner decide.')

@@ -1,0 +1,108 @@
+"""specscan's main job: CSV of product-image rows in; predictions, records and failures out.
+
+    python -m pipeline.run --input rows.csv --output out/ [--images_dir images/] [beam options]
+
+`run(argv, test_pipeline)` builds and runs the pipeline; tests pass their own TestPipeline.
+"""
+import logging
+import sys
+import time
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline.options import SpecscanOptions
+from pipeline.summary import summarize, write_summary
+from transforms import fetch, ocr, preprocess
+from transforms.features import CnnFeatures
+from transforms.predict import EMBEDDING, FACTS, FAILURES, OCR, ROWS, PredictRows, rejected_result
+from transforms.read import HEADER, REJECTED, ReadRows, read_csv_file
+from transforms.sinks import FAILURES_DIR, RECORDS_DIR, WriteOutputs
+
+
+class UsageError(Exception):
+    """A problem with the job's arguments that stops it before any work: one clear line."""
+
+
+def build(pipeline: beam.Pipeline, options: SpecscanOptions) -> None:
+    """Connect the named stages; the work is in the transforms' DoFns."""
+    read = pipeline | 'ReadRows' >> ReadRows(options.input)
+    keyed_rows = read['rows'] | 'KeyRowsByLink' >> beam.Map(lambda row: (row.image_link, row))
+    links = keyed_rows | 'Links' >> beam.Keys() | 'DistinctLinks' >> beam.Distinct()
+    fetched = links | 'FetchImages' >> fetch.FetchImages(
+        options.images_dir, options.fetch_timeout, options.fetch_retries, options.max_image_bytes)
+    decoded = fetched.images | 'Preprocess' >> preprocess.Preprocess(
+        options.preprocess_batch_size, options.max_image_pixels, options.ocr_max_side)
+    embeddings = decoded.decoded | 'CnnFeatures' >> CnnFeatures(
+        options.model_path, options.inference_min_batch_size, options.inference_max_batch_size)
+    words = decoded.decoded | 'Ocr' >> ocr.Ocr(options.ocr_psm)
+    facts = decoded.decoded | 'ImageFacts' >> beam.Map(lambda image: (image.facts.link, image.facts))
+    image_failures = ((fetched[fetch.FAILED], decoded[preprocess.FAILED], words[ocr.FAILED])
+                      | 'ImageFailures' >> beam.Flatten())
+    predicted = ({ROWS: keyed_rows, FACTS: facts, OCR: words.words, EMBEDDING: embeddings,
+                  FAILURES: image_failures}
+                 | 'PredictRows' >> PredictRows())
+    rejected = read[REJECTED] | 'RejectedRows' >> beam.Map(rejected_result)
+    ((predicted, rejected)
+     | 'AllRows' >> beam.Flatten()
+     | 'WriteOutputs' >> WriteOutputs(options.output, options.num_shards))
+
+
+def check_arguments(options: SpecscanOptions) -> None:
+    """Fail before starting on what would otherwise fail deep inside the job."""
+    if not FileSystems.exists(options.input):
+        raise UsageError(f'--input {options.input} does not exist')
+    try:
+        first_line = read_csv_file(options.input).split('\n', 1)[0]
+    except Exception as error:
+        raise UsageError(f'--input {options.input} cannot be read: {error}') from error
+    if [f.strip() for f in first_line.split(',')] != list(HEADER):
+        raise UsageError(f'--input {options.input} must start with the header {",".join(HEADER)}')
+    if not FileSystems.exists(options.model_path):
+        raise UsageError(f'--model_path {options.model_path} does not exist: run `make model`')
+    probe = FileSystems.join(options.output, '.write-probe')
+    try:
+        with FileSystems.create(probe) as handle:
+            handle.write(b'ok')
+        FileSystems.delete([probe])
+    except Exception as error:
+        raise UsageError(f'--output {options.output} is not writable: {error}') from error
+
+
+def clear_earlier_outputs(output: str) -> None:
+    """Shards of an earlier run would mix with this run's: remove them."""
+    for folder in (RECORDS_DIR, FAILURES_DIR):
+        matches = FileSystems.match([FileSystems.join(output, folder, '*')])[0].metadata_list
+        if matches:
+            FileSystems.delete([m.path for m in matches])
+
+
+def run(argv=None, test_pipeline=None) -> dict:
+    """Run the job and return its summary (also printed and written as summary.json)."""
+    pipeline_options = PipelineOptions(argv)
+    options = pipeline_options.view_as(SpecscanOptions)
+    check_arguments(options)
+    clear_earlier_outputs(options.output)
+    started = time.time()
+    pipeline = test_pipeline or beam.Pipeline(options=pipeline_options)
+    build(pipeline, options)
+    pipeline.run().wait_until_finish()
+    summary = summarize(options.output, wall_seconds=time.time() - started)
+    write_summary(options.output, summary)
+    return summary
+
+
+def main(argv=None) -> int:
+    logging.getLogger().setLevel(logging.WARNING)
+    try:
+        summary = run(argv)
+    except UsageError as error:
+        print(f'specscan: {error}', file=sys.stderr)
+        return 2
+    print(summary['text'])
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

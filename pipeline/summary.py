@@ -1,0 +1,67 @@
+"""The run summary, computed from what the job wrote rather than from runner metrics.
+
+Reading the Parquet records back works the same on every runner (metrics support differs
+between the DirectRunner's modes, Dataflow and Dask) and describes exactly what a user gets.
+"""
+import json
+from collections import Counter
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.sinks import RECORDS_DIR
+
+STAGE_SECONDS = ('fetch_seconds', 'decode_seconds', 'inference_seconds', 'ocr_seconds', 'choose_seconds')
+_COLUMNS = ('image_link', 'prediction', 'image_source', 'failure_stage') + STAGE_SECONDS
+
+
+def read_records(output: str, columns=_COLUMNS) -> pa.Table:
+    """All records/ shards under an output folder as one table (local or gs://)."""
+    paths = sorted(m.path for m in FileSystems.match([FileSystems.join(output, RECORDS_DIR, '*.parquet')])[0].metadata_list)
+    tables = []
+    for path in paths:
+        with FileSystems.open(path) as handle:
+            tables.append(pq.read_table(pa.BufferReader(handle.read()), columns=list(columns)))
+    return pa.concat_tables(tables) if tables else pa.table({c: [] for c in columns})
+
+
+def summarize(output: str, wall_seconds: float) -> dict:
+    rows = read_records(output).to_pylist()
+    images = {}
+    for row in rows:  # stage times are per image, repeated on each of its rows
+        images.setdefault(row['image_link'], row)
+    sources = Counter(row['image_source'] for row in images.values() if row['image_source'])
+    seconds = {name.removesuffix('_seconds'): round(sum(r[name] for r in images.values()), 3)
+               for name in STAGE_SECONDS}
+    seconds['choose'] = round(sum(r['choose_seconds'] for r in rows), 3)
+    summary = {
+        'output': output,
+        'rows_in': len(rows),
+        'predictions_made': sum(1 for r in rows if r['prediction']),
+        'failures_by_stage': dict(sorted(Counter(r['failure_stage'] for r in rows if r['failure_stage']).items())),
+        'images': len(images),
+        'images_by_source': dict(sorted(sources.items())),
+        'stage_seconds': seconds,
+        'wall_seconds': round(wall_seconds, 2),
+    }
+    summary['text'] = format_summary(summary)
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    stage = ', '.join(f'{name} {value:.1f}' for name, value in summary['stage_seconds'].items())
+    failures = ', '.join(f'{k} {v}' for k, v in summary['failures_by_stage'].items()) or 'none'
+    sources = ', '.join(f'{k} {v}' for k, v in summary['images_by_source'].items()) or 'none'
+    return '\n'.join([
+        f"specscan: {summary['rows_in']} rows, {summary['predictions_made']} predictions, "
+        f"{summary['images']} images ({sources}) in {summary['wall_seconds']:.1f} s",
+        f'  failures by stage: {failures}',
+        f'  seconds per stage (summed over images): {stage}',
+        f"  outputs: {summary['output']}/predictions.csv, records/, failures/, summary.json",
+    ])
+
+
+def write_summary(output: str, summary: dict) -> None:
+    with FileSystems.create(FileSystems.join(output, 'summary.json')) as handle:
+        handle.write(json.dumps({k: v for k, v in summary.items() if k != 'text'}, indent=1).encode())

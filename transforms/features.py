@@ -1,0 +1,51 @@
+"""CnnFeatures: the image's 1280-wide EfficientNet-Lite0 embedding, through Beam's RunInference.
+
+The model loads only through a ModelHandler inside RunInference (Beam's TFModelHandlerNumpy
+reading the `.keras` file that `make model` writes), wrapped in a KeyedModelHandler so the
+image link stays attached to its result. TensorFlow places the model on a GPU when the worker
+has one and on the CPU otherwise; the batch sizes are options so each can be sized.
+"""
+import time
+from typing import Iterable, Optional, Sequence
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
+from apache_beam.ml.inference.tensorflow_inference import ModelType, TFModelHandlerNumpy
+
+from transforms.records import Embedding
+
+EMBEDDING = 'embedding'
+
+
+def embed_batch(model, batch: Sequence[np.ndarray], inference_args: Optional[dict] = None,
+                model_id: Optional[str] = None) -> Iterable[PredictionResult]:
+    """RunInference's inference_fn: one forward pass per batch; each image gets its embedding
+    and its share of the batch's seconds (what the records report as inference time)."""
+    started = time.perf_counter()
+    outputs = model(np.stack(batch), training=False)
+    vectors = np.asarray(outputs[EMBEDDING], dtype=np.float32)
+    seconds = (time.perf_counter() - started) / len(batch)
+    return [PredictionResult(example, Embedding(tuple(vector.tolist()), seconds), model_id)
+            for example, vector in zip(batch, vectors)]
+
+
+def lite0_model_handler(model_path: str, min_batch_size: int, max_batch_size: int) -> KeyedModelHandler:
+    """(link, image) -> (link, PredictionResult) with an Embedding as the inference."""
+    return KeyedModelHandler(TFModelHandlerNumpy(
+        model_uri=model_path, model_type=ModelType.SAVED_MODEL, inference_fn=embed_batch,
+        min_batch_size=min_batch_size, max_batch_size=max_batch_size))
+
+
+class CnnFeatures(beam.PTransform):
+    """PCollection[DecodedImage] -> (link, Embedding)."""
+
+    def __init__(self, model_path: str, min_batch_size: int = 1, max_batch_size: int = 16):
+        super().__init__()
+        self.handler = lite0_model_handler(model_path, min_batch_size, max_batch_size)
+
+    def expand(self, decoded):
+        return (decoded
+                | 'KeyByLink' >> beam.Map(lambda image: (image.facts.link, image.cnn_input))
+                | 'RunInference' >> RunInference(self.handler)
+                | 'TakeEmbedding' >> beam.MapTuple(lambda link, result: (link, result.inference)))

@@ -1,0 +1,81 @@
+"""PredictRows: bring each row together with what was learned about its image, and choose.
+
+Images are fetched, decoded, embedded and read once per link; this step joins those results
+back to every row that names the link (CoGroupByKey on the link) and runs the chooser for the
+row's entity. An image that failed anywhere gives each of its rows that failure.
+"""
+import time
+
+import apache_beam as beam
+
+from transforms.choose import choose, make_candidates
+from transforms.records import STAGES, Failure, RejectedRow, RowResult
+
+ROWS, FACTS, OCR, EMBEDDING, FAILURES = 'rows', 'facts', 'ocr', 'embedding', 'failures'
+
+
+def rejected_result(rejected: RejectedRow) -> RowResult:
+    """A row that never got past ReadRows: in the outputs with its reason, no prediction."""
+    return RowResult(rejected.ordinal, rejected.index, rejected.image_link, rejected.group_id,
+                     rejected.entity_name, '', failure_stage=rejected.failure.stage,
+                     failure_reason=rejected.failure.reason)
+
+
+def _first_failure(failures) -> Failure:
+    return min(failures, key=lambda f: STAGES.index(f.stage))
+
+
+class PredictRowsFn(beam.DoFn):
+    """(link, {rows, facts, ocr, embedding, failures}) -> RowResult for each row of the link."""
+
+    def __init__(self):
+        self.predicted = beam.metrics.Metrics.counter('PredictRows', 'rows_predicted')
+        self.no_candidate = beam.metrics.Metrics.counter('PredictRows', 'rows_without_candidate')
+        self.failed = beam.metrics.Metrics.counter('PredictRows', 'rows_failed')
+
+    def process(self, element):
+        link, joined = element
+        facts = next(iter(joined[FACTS]), None)
+        ocr = next(iter(joined[OCR]), None)
+        embedding = next(iter(joined[EMBEDDING]), None)
+        failures = list(joined[FAILURES])
+        image = {}
+        if facts:
+            image.update(image_source=facts.source, image_width=facts.width, image_height=facts.height,
+                         fetch_seconds=facts.fetch_seconds, decode_seconds=facts.decode_seconds)
+        if ocr:
+            image.update(ocr_text=ocr.text, ocr_words=ocr.words, ocr_seconds=ocr.seconds)
+        if embedding:
+            image.update(embedding=embedding.vector, inference_seconds=embedding.seconds)
+        if failures:
+            failure = _first_failure(failures)
+            image.update(failure_stage=failure.stage, failure_reason=failure.reason)
+        for row in joined[ROWS]:
+            yield self._predict(row, image, ocr)
+
+    def _predict(self, row, image: dict, ocr) -> RowResult:
+        fields = dict(ordinal=row.ordinal, index=row.index, image_link=row.image_link,
+                      group_id=row.group_id, entity_name=row.entity_name, **image)
+        if ocr is None:
+            self.failed.inc()
+            return RowResult(prediction='', **fields)
+        started = time.perf_counter()
+        try:
+            candidates = tuple(make_candidates(ocr.words, row.entity_name))
+            prediction = choose(candidates)
+        except Exception as error:  # a parser bug costs one row, not the job
+            self.failed.inc()
+            fields.update(failure_stage='choose', failure_reason=f'{type(error).__name__}: {error}'[:500])
+            return RowResult(prediction='', **fields)
+        (self.predicted if prediction else self.no_candidate).inc()
+        return RowResult(prediction=prediction, candidates=candidates,
+                         choose_seconds=time.perf_counter() - started, **fields)
+
+
+class PredictRows(beam.PTransform):
+    """Dict of keyed PCollections (ROWS, FACTS, OCR, EMBEDDING, FAILURES) -> RowResult."""
+
+    def expand(self, keyed):
+        return (keyed
+                | 'JoinByLink' >> beam.CoGroupByKey()
+                | 'Choose' >> beam.ParDo(PredictRowsFn()))

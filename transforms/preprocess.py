@@ -1,0 +1,125 @@
+"""Preprocess: decode fetched bytes in TensorFlow and shape them for the CNN and for OCR.
+
+tf.io decodes JPEG, PNG, GIF and BMP; tensorflow-io adds WebP and TIFF, which tf.io cannot
+read. The pixel count is checked from the header before anything is decoded, so a
+decompression bomb costs a few bytes of reading, not gigabytes of memory. Images arrive in
+batches (BatchElements) so TensorFlow's per-call overhead is shared.
+"""
+import io
+import time
+from typing import Optional
+
+import apache_beam as beam
+
+from transforms.records import DecodedImage, Failure, FetchedImage, ImageFacts
+
+FAILED = 'failed'
+CNN_INPUT_SIZE = 224
+
+_MAGIC = (
+    (b'\xff\xd8\xff', 'jpeg'),
+    (b'\x89PNG\r\n\x1a\n', 'png'),
+    (b'GIF87a', 'gif'),
+    (b'GIF89a', 'gif'),
+    (b'BM', 'bmp'),
+    (b'II*\x00', 'tiff'),
+    (b'MM\x00*', 'tiff'),
+)
+
+
+def sniff_image_format(data: bytes) -> Optional[str]:
+    """The image format the magic bytes announce, or None: the body, not a header, decides."""
+    if data[:4] == b'RIFF' and data[8:12] == b'WEBP':
+        return 'webp'
+    for magic, name in _MAGIC:
+        if data.startswith(magic):
+            return name
+    return None
+
+
+def header_size(data: bytes) -> tuple:
+    """(width, height) from the image header alone; Pillow reads no pixels here."""
+    from PIL import Image
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size
+
+
+def decode_rgb(data: bytes):
+    """Bytes -> uint8 RGB tensor (H, W, 3); the first frame of an animation."""
+    import tensorflow as tf
+    kind = sniff_image_format(data)
+    if kind == 'webp':
+        import tensorflow_io as tfio
+        image = tfio.image.decode_webp(data)
+    elif kind == 'tiff':
+        import tensorflow_io as tfio
+        image = tfio.experimental.image.decode_tiff(data)
+    elif kind is None:
+        raise ValueError('not an image')
+    else:
+        image = tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
+    if image.shape[-1] == 4:
+        image = image[..., :3]
+    elif image.shape[-1] == 1:
+        image = tf.image.grayscale_to_rgb(image)
+    return image
+
+
+def _prepare(image, cnn_size: int, ocr_max_side: int):
+    """RGB uint8 -> (CNN input float32 0..255, padded square; OCR grey uint8 at full resolution)."""
+    import tensorflow as tf
+    cnn_input = tf.image.resize_with_pad(tf.cast(image, tf.float32), cnn_size, cnn_size, antialias=True)
+    grey = tf.image.rgb_to_grayscale(image)
+    height, width = int(grey.shape[0]), int(grey.shape[1])
+    if ocr_max_side and max(height, width) > ocr_max_side:
+        scale = ocr_max_side / max(height, width)
+        grey = tf.cast(tf.round(tf.image.resize(grey, (round(height * scale), round(width * scale)),
+                                                antialias=True)), tf.uint8)
+    return cnn_input.numpy(), grey.numpy()[..., 0]
+
+
+class PreprocessBatchFn(beam.DoFn):
+    """list[FetchedImage] -> DecodedImage each, or (link, Failure) on FAILED."""
+
+    def __init__(self, max_pixels: int, ocr_max_side: int, cnn_size: int = CNN_INPUT_SIZE):
+        self.max_pixels = max_pixels
+        self.ocr_max_side = ocr_max_side
+        self.cnn_size = cnn_size
+        self.decoded = beam.metrics.Metrics.counter('Preprocess', 'images_decoded')
+        self.failures = beam.metrics.Metrics.counter('Preprocess', 'decode_failures')
+
+    def process(self, batch):
+        for fetched in batch:
+            started = time.perf_counter()
+            try:
+                decoded = self._decode(fetched, started)
+            except Exception as error:
+                self.failures.inc()
+                reason = f'{type(error).__name__}: {error}'.replace('\n', ' ')[:500]
+                yield beam.pvalue.TaggedOutput(FAILED, (fetched.link, Failure('decode', reason)))
+                continue
+            self.decoded.inc()
+            yield decoded
+
+    def _decode(self, fetched: FetchedImage, started: float) -> DecodedImage:
+        width, height = header_size(fetched.data)
+        if width * height > self.max_pixels:
+            raise ValueError(f'{width}x{height} image has more than {self.max_pixels} pixels')
+        cnn_input, ocr_image = _prepare(decode_rgb(fetched.data), self.cnn_size, self.ocr_max_side)
+        facts = ImageFacts(fetched.link, fetched.source, width, height, fetched.seconds,
+                           time.perf_counter() - started)
+        return DecodedImage(facts, cnn_input, ocr_image)
+
+
+class Preprocess(beam.PTransform):
+    """PCollection[FetchedImage] -> DecodedImage (main) and (link, Failure) (tag FAILED)."""
+
+    def __init__(self, batch_size: int, max_pixels: int, ocr_max_side: int):
+        super().__init__()
+        self.batch_size = batch_size
+        self.fn = PreprocessBatchFn(max_pixels, ocr_max_side)
+
+    def expand(self, images):
+        return (images
+                | 'BatchImages' >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
+                | 'Decode' >> beam.ParDo(self.fn).with_outputs(FAILED, main='decoded'))

@@ -1,0 +1,167 @@
+"""The typed records that cross each stage boundary, and the Parquet schema derived from them.
+
+One dataclass per boundary keeps steps honest about what they hand on (no `x[0]` indexing
+across steps); `RowResult` is the only record that becomes a dict, at the sinks, through
+`arrow_schema`, so the Parquet layout can never drift from the record type.
+"""
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+import pyarrow as pa
+
+# Stages a failure can come from, in pipeline order.
+STAGES = ('read', 'fetch', 'decode', 'inference', 'ocr', 'choose')
+
+
+@dataclass(frozen=True)
+class Row:
+    """One validated input row. `ordinal` is its position among the CSV's data rows: output order."""
+    ordinal: int
+    index: str
+    image_link: str
+    group_id: str
+    entity_name: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a row or an image got no prediction; rows with a failure still reach predictions.csv."""
+    stage: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """A CSV row that failed validation: kept so that it still appears in every output."""
+    ordinal: int
+    index: str
+    image_link: str
+    group_id: str
+    entity_name: str
+    failure: Failure
+
+
+@dataclass(frozen=True)
+class FetchedImage:
+    link: str
+    data: bytes
+    source: str          # 'cache' or 'network'
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the rows of an image need to know about it besides OCR and the embedding."""
+    link: str
+    source: str
+    width: int
+    height: int
+    fetch_seconds: float
+    decode_seconds: float
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An image ready for both branches: the CNN tensor and the OCR-ready grey image."""
+    facts: ImageFacts
+    cnn_input: typing.Any    # np.ndarray (size, size, 3) float32, RGB 0..255
+    ocr_image: typing.Any    # np.ndarray (H, W) uint8, full resolution up to --ocr_max_side
+
+
+@dataclass(frozen=True)
+class Embedding:
+    vector: Tuple[float, ...]
+    seconds: float           # the image's share of its inference batch
+
+
+@dataclass(frozen=True)
+class OcrWord:
+    text: str
+    left: int
+    top: int
+    width: int
+    height: int
+    confidence: float        # 0..100 as Tesseract reports it
+    line: int                # words with the same number sit on one text line
+
+
+@dataclass(frozen=True)
+class OcrResult:
+    words: Tuple[OcrWord, ...]
+    seconds: float
+
+    @property
+    def text(self) -> str:
+        lines = {}
+        for word in self.words:
+            lines.setdefault(word.line, []).append(word.text)
+        return '\n'.join(' '.join(words) for _, words in sorted(lines.items()))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A quantity found in the OCR text, with where it was and how the chooser rated it."""
+    value: float
+    unit: str
+    text: str
+    left: int
+    top: int
+    width: int
+    height: int
+    allowed: bool            # is the unit allowed for the row's entity?
+    score: float
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """Everything learned about one input row: a line of predictions.csv and a Parquet record."""
+    ordinal: int
+    index: str
+    image_link: str
+    group_id: str
+    entity_name: str
+    prediction: str
+    image_source: str = ''
+    image_width: int = 0
+    image_height: int = 0
+    ocr_text: str = ''
+    ocr_words: Tuple[OcrWord, ...] = ()
+    candidates: Tuple[Candidate, ...] = ()
+    embedding: Tuple[float, ...] = ()
+    fetch_seconds: float = 0.0
+    decode_seconds: float = 0.0
+    inference_seconds: float = 0.0
+    ocr_seconds: float = 0.0
+    choose_seconds: float = 0.0
+    failure_stage: str = ''
+    failure_reason: str = ''
+
+    def to_record(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_SCALARS = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
+
+
+def _arrow_type(hint) -> pa.DataType:
+    if hint in _SCALARS:
+        return _SCALARS[hint]
+    if typing.get_origin(hint) in (tuple, list):
+        item = typing.get_args(hint)[0]
+        return pa.list_(pa.float32() if item is float else _arrow_type(item))
+    if dataclasses.is_dataclass(hint):
+        hints = typing.get_type_hints(hint)
+        return pa.struct([(f.name, _arrow_type(hints[f.name])) for f in dataclasses.fields(hint)])
+    raise TypeError(f'no Arrow type for {hint!r}')
+
+
+def arrow_schema(record_type) -> pa.Schema:
+    """The Parquet schema of a record dataclass (lists of floats are stored as float32)."""
+    hints = typing.get_type_hints(record_type)
+    return pa.schema([(f.name, _arrow_type(hints[f.name])) for f in dataclasses.fields(record_type)])
+
+
+RECORD_SCHEMA = arrow_schema(RowResult)
