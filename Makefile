@@ -42,4 +42,4 @@ sample: $(VENV)/.installed
 
 # Re-pin every dependency from requirements.in (needs uv: pip install uv).
 lock:
-	uv pip compile requirements.in --python-version 3.11 --index-url https://pypi.org/simple -o requirements.lock
+	uv pip compile requirements.in requirements-test.in --python-version 3.11 --index-url https://pypi.org/simple -o requirements.lock

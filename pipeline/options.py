@@ -6,15 +6,18 @@ checks it), so an option added here must be added there.
 from apache_beam.options.pipeline_options import PipelineOptions
 
 DEFAULT_MODEL_PATH = 'models/efficientnet_lite0.keras'
+# Not argparse-required: Beam parses every options class whenever any view is taken, so a
+# required flag would break unrelated PipelineOptions; run.check_arguments enforces these.
+REQUIRED_OPTIONS = ('input', 'output')
 
 
 class SpecscanOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument('--input', required=True,
-                            help='CSV with index,image_link,group_id,entity_name (local path or gs://).')
-        parser.add_argument('--output', required=True,
-                            help='Folder for predictions.csv, records/, failures/ and summary.json '
+        parser.add_argument('--input',
+                            help='(Required) CSV with index,image_link,group_id,entity_name (local path or gs://).')
+        parser.add_argument('--output',
+                            help='(Required) Folder for predictions.csv, records/, failures/ and summary.json '
                                  '(local path or gs://); earlier results there are replaced.')
         parser.add_argument('--images_dir', default=None,
                             help='Image cache, files named by the last path part of image_link (local or '

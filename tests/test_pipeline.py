@@ -1,0 +1,67 @@
+"""The whole job end to end on drawn images: TestPipeline with assert_that, then run()'s outputs."""
+import csv
+import glob
+import json
+import os
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipeline.options import SpecscanOptions
+from pipeline.run import build, run
+
+
+def argv(input_path, images_dir, output, model_path):
+    return [f'--input={input_path}', f'--images_dir={images_dir}', f'--output={output}',
+            f'--model_path={model_path}', '--runner=DirectRunner']
+
+
+def test_predictions_for_every_row(drawn_job, tmp_path, model_path):
+    input_path, images_dir, truth = drawn_job
+    options = PipelineOptions(argv(input_path, images_dir, str(tmp_path / 'out'), model_path))
+    pipeline = TestPipeline(options=options)
+    results = build(pipeline, options.view_as(SpecscanOptions))
+    assert_that(results | 'IndexAndPrediction' >> beam.Map(lambda r: (r.index, r.prediction)),
+                equal_to(list(truth.items())))
+    pipeline.run().wait_until_finish()
+
+
+def test_run_writes_every_output(drawn_job, tmp_path, model_path):
+    input_path, images_dir, truth = drawn_job
+    output = tmp_path / 'out'
+    summary = run(argv(input_path, images_dir, str(output), model_path))
+
+    with open(output / 'predictions.csv', newline='') as handle:
+        predictions = list(csv.DictReader(handle))
+    assert [p['index'] for p in predictions] == list(truth)  # every row, input order
+    assert {p['index']: p['prediction'] for p in predictions} == truth
+
+    records = pq.read_table(sorted(glob.glob(str(output / 'records' / '*.parquet')))).to_pylist()
+    assert sorted(r['index'] for r in records) == sorted(truth)
+    by_index = {r['index']: r for r in records}
+    assert len(by_index['100']['embedding']) == 1280
+    assert by_index['100']['embedding'] == by_index['103']['embedding']  # one image, read once
+    assert any(c['unit'] == 'gram' and c['allowed'] for c in by_index['100']['candidates'])
+    assert 'Net Wt' in by_index['100']['ocr_text']
+    assert by_index['100']['ocr_seconds'] > 0 and by_index['100']['inference_seconds'] > 0
+
+    failures = [json.loads(line) for path in glob.glob(str(output / 'failures' / '*'))
+                for line in open(path)]
+    assert {(f['index'], f['stage']) for f in failures} == {('104', 'decode'), ('105', 'read')}
+
+    assert summary['rows_in'] == len(truth)
+    assert summary['predictions_made'] == 3
+    assert summary['failures_by_stage'] == {'decode': 1, 'read': 1}
+    assert summary['images_by_source'] == {'cache': 4} and summary['images'] == 4
+    with open(output / 'summary.json') as handle:
+        assert json.load(handle)['rows_in'] == len(truth)
+
+
+def test_unreadable_input_stops_with_one_line(tmp_path, capsys):
+    from pipeline.run import main
+    code = main([f'--input={tmp_path}/missing.csv', f'--output={tmp_path}/out'])
+    assert code == 2
+    assert 'missing.csv does not exist' in capsys.readouterr().err

@@ -1,0 +1,83 @@
+"""Preprocess: format sniffing, decoding in TensorFlow, the pixel limit and bad bytes."""
+import zlib
+import struct
+
+import numpy as np
+import pytest
+
+from tests.images import encode, label_image, noise_image
+from transforms.preprocess import FACTS, FAILED, PreprocessBatchFn, decode_rgb, sniff_image_format
+from transforms.records import DecodedImage, FetchedImage
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A tiny PNG that claims a huge size: the shape of a decompression bomb."""
+    def chunk(kind, data):
+        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+    header = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)
+    return b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', header) + chunk(b'IDAT', zlib.compress(b'\0' * 64)) + chunk(b'IEND', b'')
+
+
+@pytest.mark.parametrize('fmt, name', [('JPEG', 'jpeg'), ('PNG', 'png'), ('GIF', 'gif'), ('BMP', 'bmp'),
+                                       ('WEBP', 'webp'), ('TIFF', 'tiff')])
+def test_every_supported_format_is_sniffed_and_decoded(fmt, name):
+    data = encode(noise_image(64, 48).convert('RGB'), fmt)
+    assert sniff_image_format(data) == name
+    image = decode_rgb(data)
+    assert tuple(image.shape) == (48, 64, 3)
+
+
+def test_html_is_not_an_image():
+    assert sniff_image_format(b'<!doctype html><html></html>') is None
+
+
+@pytest.mark.parametrize('mode', ['L', 'P', 'RGBA', 'I;16', 'CMYK'])
+def test_unusual_pixel_modes_decode_to_rgb(mode):
+    image = noise_image(40, 30).convert(mode) if mode != 'I;16' else Image16()
+    fmt = 'JPEG' if mode == 'CMYK' else 'PNG'
+    decoded = decode_rgb(encode(image, fmt))
+    assert decoded.shape[-1] == 3 and decoded.dtype.name == 'uint8'
+
+
+def Image16():
+    from PIL import Image
+    return Image.fromarray((np.arange(1200, dtype=np.uint16).reshape(30, 40) * 50))
+
+
+def run_batch(*datas, max_pixels=40_000_000, ocr_max_side=4000):
+    fn = PreprocessBatchFn(max_pixels, ocr_max_side)
+    batch = [FetchedImage(f'http://x/{i}.jpg', d, 'cache', 0.01) for i, d in enumerate(datas)]
+    return list(fn.process(batch))
+
+
+def test_batch_gives_cnn_and_ocr_images():
+    [decoded] = [o for o in run_batch(encode(label_image(['Net Wt 500 g'], size=(640, 320))))
+                 if isinstance(o, DecodedImage)]
+    assert isinstance(decoded, DecodedImage)
+    assert decoded.cnn_input.shape == (224, 224, 3) and decoded.cnn_input.dtype == np.float32
+    assert 0 <= decoded.cnn_input.min() and decoded.cnn_input.max() <= 255
+    assert decoded.ocr_image.shape == (320, 640) and decoded.ocr_image.dtype == np.uint8
+    assert (decoded.facts.width, decoded.facts.height) == (640, 320)
+
+
+def test_ocr_image_is_scaled_down_past_the_limit():
+    [decoded] = [o for o in run_batch(encode(noise_image(800, 400)), ocr_max_side=400)
+                 if isinstance(o, DecodedImage)]
+    assert decoded.ocr_image.shape == (200, 400)
+
+
+def test_bad_images_fail_alone_with_reasons():
+    good = encode(noise_image(50, 50))
+    outputs = run_batch(png_header_only(20000, 20000), good[: len(good) // 2], b'', good,
+                        png_header_only(8000, 6250))
+    failures = [o.value for o in outputs if getattr(o, 'tag', None) == FAILED]
+    facts = dict(o.value for o in outputs if getattr(o, 'tag', None) == FACTS)
+    assert len(facts) == 5 and all(f.source == 'cache' for f in facts.values())
+    assert (facts['http://x/3.jpg'].width, facts['http://x/0.jpg'].width) == (50, 0)
+    decoded = [o for o in outputs if isinstance(o, DecodedImage)]
+    assert len(decoded) == 1 and decoded[0].facts.link == 'http://x/3.jpg'
+    reasons = dict((link, failure.reason) for link, failure in failures)
+    assert 'pixel limit' in reasons['http://x/0.jpg']
+    assert '8000x6250 image exceeds the pixel limit' in reasons['http://x/4.jpg']
+    assert reasons['http://x/1.jpg'] and reasons['http://x/2.jpg']
+    assert all(failure.stage == 'decode' for _, failure in failures)
