@@ -112,13 +112,17 @@ def _alias_pattern(alias: str, unit: str) -> str:
     pattern = r"\.?\s*".join(map(re.escape, alias.split(" ")))
     if alias in ("in", "v~"):
         pattern += r"(?!\s*[0-9])"  # '2 in 1' is not two inches; '100V~240V' is a range
-    if alias in _SYMBOL_ALIASES:
-        # '12"W x 10"D': an axis letter may follow an inch or foot mark
-        return pattern + rf"(?:(?!{_LETTER})|(?=[LWHDlwhd](?!{_LETTER})))"
-    if unit in _LENGTH_UNITS:
-        pattern += r"(?![23](?![0-9]))"  # 'm2', 'cm3' are areas and volumes that lost a superscript
     # a unit ends where the letters end, or at a dimension 'x' ('30cmx20cm')
-    return pattern + rf"(?:(?!{_LETTER})|(?=[xX][0-9]))"
+    end = rf"(?!{_LETTER})|(?=[xX][0-9])"
+    if alias in _SYMBOL_ALIASES:
+        # a digit after a mark is a bar code ('8'904059"160741'), unless feet run into inches (5'10");
+        # an axis letter may follow a mark ('12"W x 10"D')
+        end = rf"(?![0-9]|{_LETTER})|(?=[xX][0-9])|(?=[LWHDlwhd](?!{_LETTER}))"
+        if unit == "foot":
+            end += r"|(?=[0-9]{1,2}(?:[.,][0-9]+)?(?:[\"”″]|''|’’))"
+    elif unit in _LENGTH_UNITS:
+        pattern += r"(?![23](?![0-9]))"  # 'm2', 'cm3' are areas and volumes that lost a superscript
+    return f"{pattern}(?:{end})"
 
 
 _UNIT_BY_KEY = {_alias_key(alias): unit for unit, aliases in _UNIT_ALIASES.items() for alias in aliases}
@@ -144,9 +148,10 @@ _DIGIT_LOOKALIKES = re.compile(r"(?<=[0-9])[OoIl]+(?=[.,]?[0-9])")  # '5O0g', '1
 _TO_DIGITS = str.maketrans("OoIl", "0011")
 _TRAILING_CAPITAL_OS = re.compile(rf"(?<=[0-9])(?-i:O+)(?=(?:{_UNIT.pattern})|(?!{_LETTER}))",
                                   re.IGNORECASE)  # '1O kg', '1OOg', but not the O of '2Oz'
-_ONE_FOR_L = re.compile(rf"(?<!{_LETTER})1(?=[bB][sS](?!{_LETTER}))")  # '5 1bs', '51bs'
+_ONE_FOR_L = re.compile(rf"(?<!{_LETTER})1(?=(?:b|[bB][sS])(?!{_LETTER}))")  # '5 1bs', '1.21b'
 _ZERO_FOR_O = re.compile(rf"(?<!{_LETTER})0(?=[zZ](?!{_LETTER}))")  # '16 0z', '160z'
-_M_ONE_FOR_ML = re.compile(rf"(?<!{_LETTER})m[1I](?![.,]?[0-9]|{_LETTER})")  # '500m1', '500 mI'
+_M_ONE_FOR_ML = re.compile(rf"(?<!{_LETTER})m[1I!](?![.,]?[0-9]|{_LETTER})")  # '500m1', '500 mI', '200m!'
+_EM_FOR_CM = re.compile(rf"(?<=[0-9])em(?!{_LETTER})")  # '20.5em'
 
 
 @functools.lru_cache(maxsize=4096)
@@ -164,7 +169,8 @@ def _normalise(text: str) -> str:
     text = _TRAILING_CAPITAL_OS.sub(lambda match: "0" * len(match.group()), text)
     text = _ONE_FOR_L.sub("l", text)
     text = _ZERO_FOR_O.sub("o", text)
-    return _M_ONE_FOR_ML.sub("ml", text)
+    text = _M_ONE_FOR_ML.sub("ml", text)
+    return _EM_FOR_CM.sub("cm", text)
 
 
 def _is_thousands(groups: list[str]) -> bool:

@@ -1,0 +1,39 @@
+"""CnnFeatures: the real converted model behind Beam's RunInference, keys kept attached."""
+import apache_beam as beam
+import numpy as np
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that
+
+from transforms.features import CnnFeatures, embed_batch, lite0_model_handler
+from transforms.records import DecodedImage, Embedding, ImageFacts
+
+
+def image(link, seed):
+    rng = np.random.default_rng(seed)
+    cnn_input = rng.integers(0, 256, (224, 224, 3)).astype(np.float32)
+    return DecodedImage(ImageFacts(link, 'cache', 224, 224, 0.0, 0.0), cnn_input, None)
+
+
+def test_embed_batch_gives_one_embedding_per_image(model_path):
+    model = lite0_model_handler(model_path, 1, 4).load_model()
+    batch = [image('a', 0).cnn_input, image('b', 1).cnn_input]
+    results = list(embed_batch(model, batch))
+    assert len(results) == 2
+    first, second = (np.array(r.inference.vector) for r in results)
+    assert first.shape == (1280,) and np.all(first >= 0)  # after ReLU6 and pooling
+    assert not np.allclose(first, second)
+    assert results[0].inference.seconds > 0
+
+
+def test_run_inference_keeps_links(model_path):
+    def check(outputs):
+        links = sorted(link for link, _ in outputs)
+        assert links == ['a', 'b', 'c'], links
+        for _, embedding in outputs:
+            assert isinstance(embedding, Embedding) and len(embedding.vector) == 1280
+
+    with TestPipeline() as pipeline:
+        embeddings = (pipeline
+                      | beam.Create([image('a', 0), image('b', 1), image('c', 2)])
+                      | CnnFeatures(model_path, min_batch_size=1, max_batch_size=2))
+        assert_that(embeddings, check)
