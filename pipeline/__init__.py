@@ -2,8 +2,9 @@
 import os
 import warnings
 
-# TensorFlow's start-up chatter (CPU instruction sets, TensorRT) says nothing a user can act on.
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# TensorFlow's start-up chatter (CPU instruction sets, TensorRT, CUDA plugin registration) says
+# nothing a user can act on; real TensorFlow errors still surface as Python exceptions.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 # google-api-core warns about Python 3.11's end of life on every import of Beam's GCP extras.
 warnings.filterwarnings('ignore', category=FutureWarning, module=r'google\..*')
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)

@@ -4,6 +4,7 @@
 
 `run(argv, test_pipeline)` builds and runs the pipeline; tests pass their own TestPipeline.
 """
+import argparse
 import logging
 import sys
 import time
@@ -95,7 +96,20 @@ def run(argv=None, test_pipeline=None) -> dict:
     return summary
 
 
+def print_help() -> None:
+    parser = argparse.ArgumentParser(
+        prog='python -m pipeline.run', description=__doc__.split('\n\n')[0],
+        epilog='Beam\'s own options (--runner, --direct_num_workers, --direct_running_mode, '
+               'Dataflow\'s --project, --region, --temp_location, ...) are accepted too.')
+    SpecscanOptions._add_argparse_args(parser)
+    parser.print_help()
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if '-h' in argv or '--help' in argv:
+        print_help()
+        return 0
     logging.getLogger().setLevel(logging.WARNING)
     try:
         summary = run(argv)

@@ -65,3 +65,11 @@ def test_unreadable_input_stops_with_one_line(tmp_path, capsys):
     code = main([f'--input={tmp_path}/missing.csv', f'--output={tmp_path}/out'])
     assert code == 2
     assert 'missing.csv does not exist' in capsys.readouterr().err
+
+
+def test_help_lists_every_option(capsys):
+    from pipeline.run import main
+    from tools.write_metadata import option_actions
+    assert main(['--help']) == 0
+    shown = capsys.readouterr().out
+    assert all(f'--{action.dest}' in shown for action in option_actions())

@@ -224,6 +224,7 @@ AMBIGUOUS = [
     ("50/60Hz", []),
     ("5mW", []),
     ("5 to", []),
+    ("316L stainless steel 500ml", [(500.0, "millilitre")]),
 ]
 
 

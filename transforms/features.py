@@ -5,6 +5,7 @@ reading the `.keras` file that `make model` writes), wrapped in a KeyedModelHand
 image link stays attached to its result. TensorFlow places the model on a GPU when the worker
 has one and on the CPU otherwise; the batch sizes are options so each can be sized.
 """
+import logging
 import time
 from typing import Iterable, Optional, Sequence
 
@@ -16,6 +17,17 @@ from apache_beam.ml.inference.tensorflow_inference import ModelType, TFModelHand
 from transforms.records import Embedding
 
 EMBEDDING = 'embedding'
+
+
+class _DropMemoryWarning(logging.Filter):
+    """Beam 2.72's RunInference warns on every batch that it cannot read memory use: its
+    `import resource` shares a try-block with a torch-only import that fails without torch."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return 'memory usage cannot be fetched' not in record.getMessage()
+
+
+logging.getLogger().addFilter(_DropMemoryWarning())
 
 
 def embed_batch(model, batch: Sequence[np.ndarray], inference_args: Optional[dict] = None,

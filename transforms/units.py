@@ -239,6 +239,8 @@ def _read_unit(text: str, pos: int, number_start: int) -> tuple[str, int] | None
             return None
     elif gap and text[unit_match.end():unit_match.end() + 1].isalnum():
         return None  # a unit in the next word must end that word, punctuation aside
+    elif unit == "litre" and text[number_start:pos] in ("304", "316"):
+        return None  # '316L' is a grade of stainless steel, not 316 litres
     return unit, unit_match.end()
 
 
