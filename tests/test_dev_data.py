@@ -4,7 +4,6 @@ The full dev measurement is a command in the README, not a test; this checks tha
 images every row comes out and that our F1 equals the reference scorer's.
 """
 import csv
-import io
 import json
 import os
 import subprocess
@@ -14,7 +13,7 @@ import pytest
 
 from pipeline.evaluate import evaluate, read_labels, read_predictions
 from pipeline.run import run
-from tests.conftest import ROOT, SHARED_DATA
+from tests.conftest import SHARED_DATA
 
 DEV = os.path.join(SHARED_DATA, 'dev')
 ROWS = 40

@@ -2,7 +2,6 @@
 import csv
 import glob
 import json
-import os
 
 import apache_beam as beam
 import pyarrow.parquet as pq

@@ -16,7 +16,7 @@ import re
 from typing import Sequence
 
 from transforms.records import Candidate, OcrWord
-from transforms.units import ENTITY_UNITS, Quantity, find_quantities, format_prediction
+from transforms.units import ENTITY_UNITS, find_quantities, format_prediction
 
 KEYWORDS = {
     'item_weight': ('net', 'wt', 'weight', 'peso', 'poids', 'netto'),

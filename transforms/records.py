@@ -5,10 +5,9 @@ across steps); `RowResult` is the only record that becomes a dict, at the sinks,
 `arrow_schema`, so the Parquet layout can never drift from the record type.
 """
 import dataclasses
-import types
 import typing
-from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from dataclasses import dataclass
+from typing import Tuple
 
 import pyarrow as pa
 

@@ -9,13 +9,15 @@ Pure standard library: the Beam stages and the tests call it directly.
 from __future__ import annotations
 
 import bisect
+import decimal
 import functools
 import itertools
 import math
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 # Copied from shared/tools/score.py: the units each entity may be predicted in.
 ENTITY_UNITS: dict[str, frozenset[str]] = {
@@ -36,13 +38,18 @@ _LENGTH_UNITS = ENTITY_UNITS["width"]
 
 
 def format_prediction(value: float, unit: str) -> str:
-    """Write a prediction the way the scorer's labels are written ('500.0 gram')."""
+    """Write a prediction the way the scorer's labels are written ('500.0 gram'): str(float),
+    except that exponents ('1e-05') become plain decimals, which the scorer's format accepts."""
     if unit not in ALL_UNITS:
         raise ValueError(f"unknown unit {unit!r}")
     number = float(value)
     if not math.isfinite(number) or number < 0:
         raise ValueError(f"not a non-negative finite value: {value!r}")
-    return f"{number + 0.0} {unit}"  # + 0.0 writes -0.0 as 0.0
+    text = str(number + 0.0)  # + 0.0 writes -0.0 as 0.0
+    if "e" in text:
+        text = format(decimal.Decimal(text), "f")
+        text = text if "." in text else text + ".0"
+    return f"{text} {unit}"
 
 
 @dataclass(frozen=True)
