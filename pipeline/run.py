@@ -15,8 +15,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.options import REQUIRED_OPTIONS, SpecscanOptions
 from pipeline.summary import summarize, write_summary
-from transforms import fetch, ocr, preprocess
-from transforms.features import CnnFeatures
+from transforms import features, fetch, ocr, preprocess
 from transforms.predict import EMBEDDING, FACTS, FAILURES, OCR, ROWS, PredictRows, rejected_result
 from transforms.read import HEADER, REJECTED, ReadRows, read_csv_file
 from transforms.sinks import FAILURES_DIR, RECORDS_DIR, WriteOutputs
@@ -35,14 +34,15 @@ def build(pipeline: beam.Pipeline, options: SpecscanOptions) -> beam.PCollection
         options.images_dir, options.fetch_timeout, options.fetch_retries, options.max_image_bytes)
     decoded = fetched.images | 'Preprocess' >> preprocess.Preprocess(
         options.preprocess_batch_size, options.max_image_pixels, options.ocr_max_side)
-    embeddings = decoded.decoded | 'CnnFeatures' >> CnnFeatures(
+    cnn = decoded.decoded | 'CnnFeatures' >> features.CnnFeatures(
         options.model_path, options.inference_min_batch_size, options.inference_max_batch_size)
     words = decoded.decoded | 'Ocr' >> ocr.Ocr(options.ocr_psm)
-    image_failures = ((fetched[fetch.FAILED], decoded[preprocess.FAILED], words[ocr.FAILED])
+    image_failures = ((fetched[fetch.FAILED], decoded[preprocess.FAILED], cnn[features.FAILED],
+                       words[ocr.FAILED])
                       | 'ImageFailures' >> beam.Flatten())
-    predicted = ({ROWS: keyed_rows, FACTS: decoded[preprocess.FACTS], OCR: words.words, EMBEDDING: embeddings,
-                  FAILURES: image_failures}
-                 | 'PredictRows' >> PredictRows())
+    per_link = {ROWS: keyed_rows, FACTS: decoded[preprocess.FACTS], OCR: words.words,
+                EMBEDDING: cnn[features.EMBEDDINGS], FAILURES: image_failures}
+    predicted = per_link | 'PredictRows' >> PredictRows()
     rejected = read[REJECTED] | 'RejectedRows' >> beam.Map(rejected_result)
     results = (predicted, rejected) | 'AllRows' >> beam.Flatten()
     results | 'WriteOutputs' >> WriteOutputs(options.output, options.num_shards)

@@ -2,9 +2,9 @@
 import apache_beam as beam
 import numpy as np
 from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import assert_that
+from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.features import CnnFeatures, embed_batch, lite0_model_handler
+from transforms.features import EMBEDDINGS, FAILED, CnnFeatures, embed_batch, lite0_model_handler
 from transforms.records import DecodedImage, Embedding, ImageFacts
 
 
@@ -33,7 +33,19 @@ def test_run_inference_keeps_links(model_path):
             assert isinstance(embedding, Embedding) and len(embedding.vector) == 1280
 
     with TestPipeline() as pipeline:
-        embeddings = (pipeline
-                      | beam.Create([image('a', 0), image('b', 1), image('c', 2)])
-                      | CnnFeatures(model_path, min_batch_size=1, max_batch_size=2))
-        assert_that(embeddings, check)
+        outputs = (pipeline
+                   | beam.Create([image('a', 0), image('b', 1), image('c', 2)])
+                   | CnnFeatures(model_path, min_batch_size=1, max_batch_size=2))
+        assert_that(outputs[EMBEDDINGS], check)
+        assert_that(outputs[FAILED], equal_to([]), label='NoFailures')
+
+
+def test_a_batch_the_model_fails_on_becomes_inference_failures(model_path):
+    wrong_shape = DecodedImage(ImageFacts('bad', 'cache', 1, 1, 0.0, 0.0), np.zeros((7, 7, 3), np.float32), None)
+    with TestPipeline() as pipeline:
+        outputs = (pipeline
+                   | beam.Create([wrong_shape])
+                   | CnnFeatures(model_path, min_batch_size=1, max_batch_size=1))
+        assert_that(outputs[FAILED] | beam.MapTuple(lambda link, failure: (link, failure.stage)),
+                    equal_to([('bad', 'inference')]))
+        assert_that(outputs[EMBEDDINGS], equal_to([]), label='NoEmbeddings')

@@ -1,0 +1,15 @@
+"""specscan's stages, one module each; pure logic (units, choose) imports no Beam.
+
+Imported first wherever the stages run (the launching process and every worker), so the
+start-up settings below apply before TensorFlow or Beam's GCP extras are imported.
+"""
+import os
+import warnings
+
+# TensorFlow's start-up chatter (CPU instruction sets, TensorRT, CUDA plugin registration) says
+# nothing a user can act on; real TensorFlow errors still surface as Python exceptions.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+# google-api-core warns about Python 3.11's end of life on every import of Beam's GCP extras;
+# tensorflow-hub (imported by Beam's TF model handler) warns that pkg_resources is deprecated.
+warnings.filterwarnings('ignore', category=FutureWarning, module=r'google\..*')
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)

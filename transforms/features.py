@@ -14,9 +14,10 @@ import numpy as np
 from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
 from apache_beam.ml.inference.tensorflow_inference import ModelType, TFModelHandlerNumpy
 
-from transforms.records import Embedding
+from transforms.records import Embedding, Failure
 
-EMBEDDING = 'embedding'
+EMBEDDINGS = 'embeddings'
+FAILED = 'failed'
 
 
 class _DropMemoryWarning(logging.Filter):
@@ -36,7 +37,7 @@ def embed_batch(model, batch: Sequence[np.ndarray], inference_args: Optional[dic
     and its share of the batch's seconds (what the records report as inference time)."""
     started = time.perf_counter()
     outputs = model(np.stack(batch), training=False)
-    vectors = np.asarray(outputs[EMBEDDING], dtype=np.float32)
+    vectors = np.asarray(outputs['embedding'], dtype=np.float32)
     seconds = (time.perf_counter() - started) / len(batch)
     return [PredictionResult(example, Embedding(tuple(vector.tolist()), seconds), model_id)
             for example, vector in zip(batch, vectors)]
@@ -49,15 +50,25 @@ def lite0_model_handler(model_path: str, min_batch_size: int, max_batch_size: in
         min_batch_size=min_batch_size, max_batch_size=max_batch_size))
 
 
+def batch_failures(failed):
+    """RunInference's dead letter (batch of (link, image), exception) -> (link, Failure) each."""
+    batch, error = failed
+    reason = f'{type(error).__name__}: {error}'.replace('\n', ' ')[:500]
+    return [(link, Failure('inference', reason)) for link, _ in batch]
+
+
 class CnnFeatures(beam.PTransform):
-    """PCollection[DecodedImage] -> (link, Embedding)."""
+    """PCollection[DecodedImage] -> {EMBEDDINGS: (link, Embedding), FAILED: (link, Failure)}.
+
+    A batch the model fails on costs its images their embeddings, not the job."""
 
     def __init__(self, model_path: str, min_batch_size: int = 1, max_batch_size: int = 16):
         super().__init__()
         self.handler = lite0_model_handler(model_path, min_batch_size, max_batch_size)
 
     def expand(self, decoded):
-        return (decoded
-                | 'KeyByLink' >> beam.Map(lambda image: (image.facts.link, image.cnn_input))
-                | 'RunInference' >> RunInference(self.handler)
-                | 'TakeEmbedding' >> beam.MapTuple(lambda link, result: (link, result.inference)))
+        keyed = decoded | 'KeyByLink' >> beam.Map(lambda image: (image.facts.link, image.cnn_input))
+        results, dead_letters = keyed | 'RunInference' >> RunInference(self.handler).with_exception_handling()
+        embeddings = results | 'TakeEmbedding' >> beam.MapTuple(lambda link, result: (link, result.inference))
+        failed = dead_letters.failed_inferences | 'InferenceFailures' >> beam.FlatMap(batch_failures)
+        return {EMBEDDINGS: embeddings, FAILED: failed}
