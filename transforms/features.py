@@ -53,8 +53,7 @@ def lite0_model_handler(model_path: str, min_batch_size: int, max_batch_size: in
 def batch_failures(failed):
     """RunInference's dead letter (batch of (link, image), exception) -> (link, Failure) each."""
     batch, error = failed
-    reason = f'{type(error).__name__}: {error}'.replace('\n', ' ')[:500]
-    return [(link, Failure('inference', reason)) for link, _ in batch]
+    return [(link, Failure.from_error('inference', error)) for link, _ in batch]
 
 
 class CnnFeatures(beam.PTransform):

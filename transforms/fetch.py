@@ -63,7 +63,7 @@ class FetchImageFn(beam.DoFn):
             _check_body(data, self.max_bytes)
         except Exception as error:  # one bad link never fails the job
             self.failures.inc()
-            yield beam.pvalue.TaggedOutput(FAILED, (link, Failure('fetch', _describe(error))))
+            yield beam.pvalue.TaggedOutput(FAILED, (link, Failure.from_error('fetch', error)))
             return
         (self.from_cache if source == 'cache' else self.from_network).inc()
         yield FetchedImage(link, data, source, time.perf_counter() - started)
@@ -122,11 +122,6 @@ def _check_body(data: bytes, max_bytes: int) -> bytes:
     if sniff_image_format(data) is None:
         raise ValueError(f'not an image (starts with {data[:16]!r})')
     return data
-
-
-def _describe(error: Exception) -> str:
-    text = str(error).replace('\n', ' ')
-    return f'{type(error).__name__}: {text}'[:500]
 
 
 class FetchImages(beam.PTransform):

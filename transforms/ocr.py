@@ -53,8 +53,7 @@ class TesseractFn(beam.DoFn):
                 output_type=self.tesseract.Output.DICT)
         except Exception as error:
             self.failures.inc()
-            reason = f'{type(error).__name__}: {error}'.replace('\n', ' ')[:500]
-            yield beam.pvalue.TaggedOutput(FAILED, (link, Failure('ocr', reason)))
+            yield beam.pvalue.TaggedOutput(FAILED, (link, Failure.from_error('ocr', error)))
             return
         words = words_from_tesseract(data)
         self.images.inc()

@@ -65,7 +65,8 @@ class PredictRowsFn(beam.DoFn):
             prediction = choose(candidates)
         except Exception as error:  # a parser bug costs one row, not the job
             self.failed.inc()
-            fields.update(failure_stage='choose', failure_reason=f'{type(error).__name__}: {error}'[:500])
+            failure = Failure.from_error('choose', error)
+            fields.update(failure_stage=failure.stage, failure_reason=failure.reason)
             return RowResult(prediction='', **fields)
         (self.predicted if prediction else self.no_candidate).inc()
         return RowResult(prediction=prediction, candidates=candidates,

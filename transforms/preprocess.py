@@ -100,8 +100,7 @@ class PreprocessBatchFn(beam.DoFn):
                 decoded = self._decode(fetched, started)
             except Exception as error:
                 self.failures.inc()
-                reason = f'{type(error).__name__}: {error}'.replace('\n', ' ')[:500]
-                yield beam.pvalue.TaggedOutput(FAILED, (fetched.link, Failure('decode', reason)))
+                yield beam.pvalue.TaggedOutput(FAILED, (fetched.link, Failure.from_error('decode', error)))
                 facts = ImageFacts(fetched.link, fetched.source, 0, 0, fetched.seconds,
                                    time.perf_counter() - started)
                 yield beam.pvalue.TaggedOutput(FACTS, (fetched.link, facts))

@@ -31,6 +31,11 @@ class Failure:
     stage: str
     reason: str
 
+    @classmethod
+    def from_error(cls, stage: str, error: BaseException) -> 'Failure':
+        """The exception's type and message on one line, short enough for a record."""
+        return cls(stage, f'{type(error).__name__}: {error}'.replace('\n', ' ')[:500])
+
 
 @dataclass(frozen=True)
 class RejectedRow:

@@ -45,11 +45,15 @@ def write_file_atomically(path: str, text: str) -> None:
 
 
 class WritePredictionsFn(beam.DoFn):
+    """The gathered (ordinal, index, prediction) list -> predictions.csv; yields its path."""
+
     def __init__(self, path: str):
         self.path = path
+        self.rows_written = beam.metrics.Metrics.counter('WriteOutputs', 'prediction_rows_written')
 
     def process(self, rows):
         write_file_atomically(self.path, predictions_csv(rows))
+        self.rows_written.inc(len(rows))
         yield self.path
 
 
