@@ -59,8 +59,9 @@ class FetchImageFn(beam.DoFn):
             data, source = self._read_cached(link), 'cache'
             if data is None:
                 data, source = self._download(link), 'network'
-                self._write_cache(link, data)
             _check_body(data, self.max_bytes)
+            if source == 'network':  # only a checked image is cached
+                self._write_cache(link, data)
         except Exception as error:  # one bad link never fails the job
             self.failures.inc()
             yield beam.pvalue.TaggedOutput(FAILED, (link, Failure.from_error('fetch', error)))
@@ -95,7 +96,7 @@ class FetchImageFn(beam.DoFn):
                 body.extend(chunk)
                 if len(body) > self.max_bytes:
                     break
-        return _check_body(bytes(body), self.max_bytes)
+        return bytes(body)
 
     def _write_cache(self, link: str, data: bytes) -> None:
         """Best effort: a read-only cache only means the next run fetches again."""
