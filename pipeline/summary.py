@@ -12,8 +12,9 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.sinks import RECORDS_DIR
 
-STAGE_SECONDS = ('fetch_seconds', 'decode_seconds', 'inference_seconds', 'ocr_seconds', 'choose_seconds')
-_COLUMNS = ('image_link', 'prediction', 'image_source', 'failure_stage') + STAGE_SECONDS
+IMAGE_SECONDS = ('fetch_seconds', 'decode_seconds', 'inference_seconds', 'ocr_seconds')  # once per image
+ROW_SECONDS = ('choose_seconds',)  # once per row
+_COLUMNS = ('image_link', 'prediction', 'image_source', 'failure_stage') + IMAGE_SECONDS + ROW_SECONDS
 
 
 def read_records(output: str, columns=_COLUMNS) -> pa.Table:
@@ -32,10 +33,9 @@ def summarize(output: str, wall_seconds: float) -> dict:
     for row in rows:  # stage times are per image, repeated on each of its rows
         if row['image_source']:
             images.setdefault(row['image_link'], row)
-    sources = Counter(row['image_source'] for row in images.values() if row['image_source'])
-    seconds = {name.removesuffix('_seconds'): round(sum(r[name] for r in images.values()), 3)
-               for name in STAGE_SECONDS}
-    seconds['choose'] = round(sum(r['choose_seconds'] for r in rows), 3)
+    sources = Counter(row['image_source'] for row in images.values())
+    seconds = {name.removesuffix('_seconds'): round(sum(r[name] for r in counted), 3)
+               for names, counted in ((IMAGE_SECONDS, images.values()), (ROW_SECONDS, rows)) for name in names}
     summary = {
         'output': output,
         'rows_in': len(rows),
