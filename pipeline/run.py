@@ -17,7 +17,7 @@ from pipeline.options import REQUIRED_OPTIONS, SpecscanOptions
 from pipeline.summary import summarize, write_summary
 from transforms import features, fetch, ocr, preprocess
 from transforms.predict import EMBEDDING, FACTS, FAILURES, OCR, ROWS, PredictRows, rejected_result
-from transforms.read import HEADER, REJECTED, ReadRows, read_csv_file
+from transforms.read import REJECTED, ReadRows, check_header, read_header
 from transforms.sinks import FAILURES_DIR, RECORDS_DIR, WriteOutputs
 
 
@@ -57,11 +57,13 @@ def check_arguments(options: SpecscanOptions) -> None:
     if not FileSystems.exists(options.input):
         raise UsageError(f'--input {options.input} does not exist')
     try:
-        first_line = read_csv_file(options.input).split('\n', 1)[0]
+        header = read_header(options.input)
     except Exception as error:
         raise UsageError(f'--input {options.input} cannot be read: {error}') from error
-    if [f.strip() for f in first_line.split(',')] != list(HEADER):
-        raise UsageError(f'--input {options.input} must start with the header {",".join(HEADER)}')
+    try:
+        check_header(header)
+    except ValueError as error:
+        raise UsageError(f'--input {options.input}: {error}') from error
     if not FileSystems.exists(options.model_path):
         raise UsageError(f'--model_path {options.model_path} does not exist: run `make model`')
     probe = FileSystems.join(options.output, '.write-probe')

@@ -72,3 +72,10 @@ def test_help_lists_every_option(capsys):
     assert main(['--help']) == 0
     shown = capsys.readouterr().out
     assert all(f'--{action.dest}' in shown for action in option_actions())
+
+
+def test_wrong_header_stops_with_one_line(tmp_path, capsys):
+    from pipeline.run import main
+    (tmp_path / 'in.csv').write_text('id,url\n1,http://x/a.jpg\n')
+    assert main([f'--input={tmp_path}/in.csv', f'--output={tmp_path}/out']) == 2
+    assert 'header must be index,image_link,group_id,entity_name' in capsys.readouterr().err

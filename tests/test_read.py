@@ -2,7 +2,7 @@
 import apache_beam as beam
 import pytest
 
-from transforms.read import REJECTED, ParseCsvFn, parse_csv_text, validate_row
+from transforms.read import REJECTED, ParseCsvFn, check_header, parse_csv_text, read_header, validate_row
 from transforms.records import RejectedRow, Row
 
 LINK = 'https://m.media-amazon.com/images/I/abc.jpg'
@@ -54,3 +54,13 @@ def test_dofn_tags_rejected_rows(tmp_path):
     assert isinstance(outputs[0], Row)
     assert isinstance(outputs[1], beam.pvalue.TaggedOutput) and outputs[1].tag == REJECTED
     assert outputs[1].value.index == '2'
+
+
+def test_header_is_read_alone_and_checked(tmp_path):
+    path = tmp_path / 'in.csv'
+    path.write_bytes(b'\xef\xbb\xbfindex,image_link,group_id,entity_name\n1,x,1,width\n')
+    header = read_header(str(path))
+    assert header == ['index', 'image_link', 'group_id', 'entity_name']
+    check_header(header)
+    with pytest.raises(ValueError, match='header must be'):
+        check_header(['index', 'link'])

@@ -40,20 +40,32 @@ def validate_row(ordinal: int, fields: list) -> Union[Row, RejectedRow]:
     return Row(ordinal, index, link, group_id, entity)
 
 
+def check_header(header: list) -> None:
+    """ValueError unless the fields are exactly the challenge's header."""
+    if tuple(h.strip() for h in header) != HEADER:
+        raise ValueError(f'input CSV header must be {",".join(HEADER)}, found {",".join(header)[:200]}')
+
+
 def parse_csv_text(text: str) -> Iterator[Union[Row, RejectedRow]]:
     """Every non-blank data row of the CSV text, validated; the header row is checked and skipped."""
     reader = csv.reader(io.StringIO(text, newline=''))
     header = next(reader, None)
     if header is None:
         return
-    if tuple(h.strip() for h in header) != HEADER:
-        raise ValueError(f'input CSV header must be {",".join(HEADER)}, found {",".join(header)[:200]}')
+    check_header(header)
     ordinal = 0
     for fields in reader:
         if not fields:
             continue
         yield validate_row(ordinal, fields)
         ordinal += 1
+
+
+def read_header(path: str) -> list:
+    """The first CSV row of a file (local or gs://), without reading the rest of it."""
+    with FileSystems.open(path) as handle:
+        first_line = handle.readline().decode('utf-8-sig', errors='replace')
+    return next(csv.reader([first_line]), [])
 
 
 def read_csv_file(path: str) -> str:
