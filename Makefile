@@ -4,14 +4,18 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MODEL := models/efficientnet_lite0.keras
 DEMO_OUT ?= out/demo
+SHARED ?= ../shared
+TRAIN_OUT ?= out/train-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup tesseract model demo test sample lock
+.PHONY: setup tesseract model demo test sample lock priors train
 
 $(VENV)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
-	$(PY) -m pip check
+	@# rapidocr-onnxruntime names opencv-python; opencv-python-headless (installed) provides its cv2.
+	@out=$$($(PY) -m pip check 2>&1 | grep -v -e 'requires opencv-python, which is not installed' -e '^No broken requirements'); \
+	  if [ -n "$$out" ]; then echo "$$out"; exit 1; else echo "pip check: clean (but rapidocr's opencv-python, replaced by the headless build)"; fi
 	touch $@
 
 # Tesseract 5 from Debian, only when it is not there yet.
@@ -42,4 +46,16 @@ sample: $(VENV)/.installed
 
 # Re-pin every dependency from requirements.in (needs uv: pip install uv).
 lock:
-	uv pip compile requirements.in requirements-test.in --python-version 3.11 --index-url https://pypi.org/simple -o requirements.lock
+	uv pip compile requirements.in requirements-test.in --override requirements-overrides.txt --python-version 3.11 --index-url https://pypi.org/simple -o requirements.lock
+
+# Unit and value priors from the 197k training labels -> transforms/data/priors.json (shipped).
+priors: $(VENV)/.installed
+	$(PY) -m pipeline.build_priors --labels $(SHARED)/data/train_labels.csv
+
+# The learned chooser -> transforms/data/chooser.json (shipped): read the dev images with the
+# default OCR settings (the rule chooser, so the result does not depend on an earlier model),
+# then fit on every dev row; the cross-validated F1 (folds by image) is printed first.
+train: setup model
+	$(PY) -m pipeline.run --input $(SHARED)/data/dev/input.csv --images_dir $(SHARED)/data/dev/images \
+	  --output $(TRAIN_OUT) --chooser rules --direct_num_workers 2 --direct_running_mode multi_processing
+	$(PY) -m pipeline.train_chooser --records $(TRAIN_OUT)/records --labels $(SHARED)/data/dev/labels.csv

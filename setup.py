@@ -20,6 +20,8 @@ setuptools.setup(
     version='0.1.0',
     description='Read product facts (weight, volume, voltage, wattage, dimensions) out of product images.',
     packages=['pipeline', 'transforms'],
+    # the priors (`make priors`) and the learned chooser (`make train`) that workers read
+    package_data={'transforms': ['data/*.json']},
     python_requires='>=3.11,<3.12',
     install_requires=requirements(),
 )

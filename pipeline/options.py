@@ -31,6 +31,21 @@ class SpecscanOptions(PipelineOptions):
                             help='Largest batch RunInference sends to the CNN (raise it on a GPU, e.g. 128).')
         parser.add_argument('--preprocess_batch_size', type=int, default=8,
                             help='Images decoded per TensorFlow preprocessing batch.')
+        parser.add_argument('--ocr_engine', default='rapidocr', choices=('tesseract', 'rapidocr', 'both'),
+                            help='OCR engine: rapidocr (PP-OCRv4, the most accurate per second), tesseract '
+                                 '(fastest) or both (their words together).')
+        parser.add_argument('--rapidocr_detection_side', type=int, default=960,
+                            help='Long side (pixels) of the copy RapidOCR finds text boxes on; boxes are read '
+                                 'at full resolution. 0: detect on the whole image (up to 2000 px, slower).')
+        parser.add_argument('--rapidocr_min_side', type=int, default=1000,
+                            help='Images whose long side is shorter than this (pixels) are enlarged before '
+                                 'RapidOCR reads them; 0 reads them as they are.')
+        parser.add_argument('--rapidocr_retry_side', type=int, default=1600,
+                            help='When RapidOCR finds no quantity in an image, it reads it again detecting on a '
+                                 'copy this long (pixels), for small print on large images; 0: no second pass.')
+        parser.add_argument('--chooser', default='learned', choices=('learned', 'rules'),
+                            help='How a row\'s value is chosen among the quantities read: the learned '
+                                 'scorer (transforms/data/chooser.json, `make train`) or the hand-set rule.')
         parser.add_argument('--ocr_psm', type=int, default=11,
                             help='Tesseract page segmentation mode (11: sparse text, 3: automatic).')
         parser.add_argument('--ocr_max_side', type=int, default=4000,

@@ -16,6 +16,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipeline.options import REQUIRED_OPTIONS, SpecscanOptions
 from pipeline.summary import summarize, write_summary
 from transforms import features, fetch, ocr, preprocess
+from transforms.choose import CHOOSER_PATH
 from transforms.predict import EMBEDDING, FACTS, FAILURES, OCR, ROWS, PredictRows, rejected_result
 from transforms.read import REJECTED, ReadRows, check_header, read_header
 from transforms.sinks import FAILURES_DIR, RECORDS_DIR, WriteOutputs
@@ -36,13 +37,15 @@ def build(pipeline: beam.Pipeline, options: SpecscanOptions) -> beam.PCollection
         options.preprocess_batch_size, options.max_image_pixels, options.ocr_max_side)
     cnn = decoded.decoded | 'CnnFeatures' >> features.CnnFeatures(
         options.model_path, options.inference_min_batch_size, options.inference_max_batch_size)
-    words = decoded.decoded | 'Ocr' >> ocr.Ocr(options.ocr_psm)
+    words = decoded.decoded | 'Ocr' >> ocr.Ocr(
+        options.ocr_engine, options.ocr_psm, options.rapidocr_detection_side, options.rapidocr_min_side,
+        options.rapidocr_retry_side)
     image_failures = ((fetched[fetch.FAILED], decoded[preprocess.FAILED], cnn[features.FAILED],
                        words[ocr.FAILED])
                       | 'ImageFailures' >> beam.Flatten())
     per_link = {ROWS: keyed_rows, FACTS: decoded[preprocess.FACTS], OCR: words.words,
                 EMBEDDING: cnn[features.EMBEDDINGS], FAILURES: image_failures}
-    predicted = per_link | 'PredictRows' >> PredictRows()
+    predicted = per_link | 'PredictRows' >> PredictRows(options.chooser)
     rejected = read[REJECTED] | 'RejectedRows' >> beam.Map(rejected_result)
     results = (predicted, rejected) | 'AllRows' >> beam.Flatten()
     results | 'WriteOutputs' >> WriteOutputs(options.output, options.num_shards)
@@ -64,6 +67,8 @@ def check_arguments(options: SpecscanOptions) -> None:
         check_header(header)
     except ValueError as error:
         raise UsageError(f'--input {options.input}: {error}') from error
+    if options.chooser == 'learned' and not CHOOSER_PATH.exists():
+        raise UsageError(f'the learned chooser {CHOOSER_PATH} is missing: run `make train`, or use --chooser rules')
     if not FileSystems.exists(options.model_path):
         raise UsageError(f'--model_path {options.model_path} does not exist: run `make model`')
     probe = FileSystems.join(options.output, '.write-probe')

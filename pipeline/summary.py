@@ -18,7 +18,10 @@ _COLUMNS = ('image_link', 'prediction', 'image_source', 'failure_stage') + IMAGE
 
 
 def read_records(output: str, columns=_COLUMNS) -> pa.Table:
-    """All records/ shards under an output folder as one table (local or gs://)."""
+    """All records/ shards under an output folder (or its records/ folder) as one table."""
+    output = output.rstrip('/')
+    if output.rsplit('/', 1)[-1] == RECORDS_DIR:
+        output = output[:-len(RECORDS_DIR)].rstrip('/') or '.'
     paths = sorted(m.path for m in FileSystems.match([FileSystems.join(output, RECORDS_DIR, '*.parquet')])[0].metadata_list)
     tables = []
     for path in paths:

@@ -1,56 +1,209 @@
-"""Choose: candidates from OCR words and the documented rule that picks one."""
-from transforms.choose import choose, entity_unit, make_candidates
+"""Choose: the rule chooser, the exported tree model, and how a value is written."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from transforms.candidates import FEATURES, find_candidates
+from transforms.choose import (
+    CHOOSER_PATH,
+    TreeModel,
+    best_candidate,
+    choose,
+    load_model,
+    rule_score,
+    score_candidates,
+    write_value,
+)
+from transforms.priors import Priors, build_priors, load_priors
 from transforms.records import OcrWord
 
 
-def words(*lines):
+def words(*lines, engine='tesseract'):
     """OcrWords laid out line by line; a (text, height) pair sets a word's height."""
     out = []
     for number, line in enumerate(lines):
         left = 0
         for item in line:
             text, height = item if isinstance(item, tuple) else (item, 20)
-            out.append(OcrWord(text, left, number * 100, 10 * len(text), height, 90.0, number))
+            out.append(OcrWord(text, left, number * 100, 10 * len(text), height, 90.0, number, engine))
             left += 10 * len(text) + 10
     return tuple(out)
 
 
-def test_candidate_box_spans_number_and_unit_words():
-    [candidate] = make_candidates(words(['Net', 'Wt', '500', 'g']), 'item_weight')
-    assert (candidate.value, candidate.unit, candidate.allowed) == (500.0, 'gram', True)
-    assert candidate.left == 70 and candidate.width == 30 + 10 + 10  # 'Net' 30+10, 'Wt' 20+10
+@pytest.fixture(scope='module')
+def priors():
+    return load_priors()
 
 
-def test_units_the_entity_does_not_allow_are_kept_but_never_chosen():
-    candidates = make_candidates(words(['12V', '50W']), 'wattage')
-    assert [(c.unit, c.allowed) for c in candidates] == [('volt', False), ('watt', True)]
-    assert choose(candidates) == '50.0 watt'
+def scored(priors, entity, *lines, group_id='7'):
+    return find_candidates(words(*lines), entity, group_id, 800, 600, priors)
 
 
-def test_ounces_on_a_volume_row_are_fluid_ounces():
-    assert entity_unit('item_volume', 'ounce') == 'fluid ounce'
-    assert entity_unit('item_weight', 'ounce') == 'ounce'
-    assert choose(make_candidates(words(['12', 'oz']), 'item_volume')) == '12.0 fluid ounce'
+def value_and_unit(prediction):
+    """'500 gram' and '500.0 gram' -> (500.0, 'gram'): the rule tests do not depend on how
+    the shipped priors write whole numbers for a group."""
+    number, unit = prediction.split(' ', 1)
+    return float(number), unit
 
 
-def test_larger_text_wins():
+def rules(priors, entity, *lines):
+    prediction, _ = choose(scored(priors, entity, *lines), entity, '7', priors, None)
+    return value_and_unit(prediction) if prediction else ''
+
+
+# --- the rule chooser ---
+
+def test_larger_text_wins(priors):
     lines = (['Serving', '30', 'g'], [('500', 60), ('g', 60)])
-    assert choose(make_candidates(words(*lines), 'item_weight')) == '500.0 gram'
+    assert rules(priors, 'item_weight', *lines) == (500.0, 'gram')
 
 
-def test_entity_keyword_on_the_line_wins_over_equal_text():
-    lines = (['Input', '100-240V'], ['Output', '12V'], ['Battery', '3.7V'])
-    candidates = make_candidates(words(*lines), 'voltage')
-    assert [c.score for c in candidates][:2] == [1.5, 1.5] and candidates[-1].score == 1.0
-    assert choose(candidates) == '100.0 volt'
+def test_entity_keyword_on_the_line_wins_over_equal_text(priors):
+    # the keyword line comes second, so a first-read tie-break cannot explain the choice
+    lines = (['Serving', '30', 'g'], ['Net', 'Wt', '500', 'g'])
+    items = scored(priors, 'item_weight', *lines)
+    assert [rule_score(item) for item in items] == [1.0, 1.5]
+    assert rules(priors, 'item_weight', *lines) == (500.0, 'gram')
 
 
-def test_repetition_adds_a_little():
-    candidates = make_candidates(words(['1', 'kg'], ['2', 'kg'], ['2', 'kg']), 'item_weight')
-    assert choose(candidates) == '2.0 kilogram'
+def test_repetition_adds_a_little(priors):
+    lines = (['1', 'kg'], ['2', 'kg'], ['2', 'kg'])
+    assert rules(priors, 'item_weight', *lines) == (2.0, 'kilogram')
+    assert [round(rule_score(item), 6) for item in scored(priors, 'item_weight', *lines)] == [1.0, 1.1, 1.1]
 
 
-def test_nothing_found_gives_no_prediction():
-    assert make_candidates((), 'width') == []
-    assert choose(make_candidates(words(['hello', 'world']), 'width')) == ''
-    assert choose(make_candidates(words(['5', 'kg']), 'width')) == ''
+def test_a_tie_goes_to_the_candidate_read_first(priors):
+    items = scored(priors, 'item_weight', ['250', 'g'], ['500', 'g'])
+    assert rules(priors, 'item_weight', ['250', 'g'], ['500', 'g']) == (250.0, 'gram')
+    assert best_candidate(score_candidates(items, None)).value == 250.0
+
+
+def test_units_the_entity_does_not_allow_are_never_chosen(priors):
+    lines = ([('12V', 80)], ['50W'])  # the volts are printed far larger
+    prediction, candidates = choose(scored(priors, 'wattage', *lines), 'wattage', '7', priors, None)
+    assert value_and_unit(prediction) == (50.0, 'watt')
+    assert [(c.unit, c.allowed) for c in candidates] == [('volt', False), ('watt', True)]
+    assert candidates[0].score == 0.0
+
+
+class _Always:
+    """A stand-in model that rates every candidate as almost surely right."""
+
+    def probability(self, features):
+        return 0.99
+
+
+def test_a_model_never_scores_a_unit_the_entity_does_not_allow(priors):
+    items = scored(priors, 'wattage', [('12V', 80)], ['50W'])
+    candidates = score_candidates(items, _Always())
+    assert [c.score for c in candidates] == [0.0, 0.99]
+    prediction, _ = choose(items, 'wattage', '7', priors, _Always())
+    assert value_and_unit(prediction) == (50.0, 'watt')
+
+
+@pytest.mark.parametrize('entity, lines', [
+    ('width', ()),
+    ('width', (['hello', 'world'],)),
+    ('width', (['5', 'kg'],)),
+    ('voltage', (['500', 'g'], ['30', 'cm'])),
+])
+def test_no_allowed_candidate_gives_no_prediction(priors, entity, lines):
+    items = scored(priors, entity, *lines)
+    for model in (None, _Always()):
+        prediction, candidates = choose(items, entity, '7', priors, model)
+        assert prediction == ''
+        assert not any(c.allowed for c in candidates)
+    assert best_candidate(score_candidates(items, None)) is None
+
+
+def test_ounces_on_a_volume_row_are_fluid_ounces(priors):
+    assert rules(priors, 'item_volume', ['12', 'oz']) == (12.0, 'fluid ounce')
+    assert rules(priors, 'item_weight', ['12', 'oz']) == (12.0, 'ounce')
+
+
+# --- writing the value the way the labels are written ---
+
+@pytest.fixture(scope='module')
+def written():
+    """Group 'int' writes whole grams as '500 gram', group 'float' as '500.0 gram'."""
+    rows = ([{'group_id': 'int', 'entity_name': 'item_weight', 'entity_value': f'{v} gram'}
+             for v in (100, 250, 500, 750)]
+            + [{'group_id': 'float', 'entity_name': 'item_weight', 'entity_value': f'{v}.0 gram'}
+               for v in (100, 250, 500, 750)])
+    return Priors(build_priors(rows))
+
+
+def test_whole_values_lose_the_point_only_where_labels_mostly_do(written):
+    assert written.integer_share('item_weight', 'gram', 'int') > 0.5
+    assert written.integer_share('item_weight', 'gram', 'float') <= 0.5
+    assert write_value(500.0, 'gram', 'item_weight', 'int', written) == '500 gram'
+    assert write_value(500.0, 'gram', 'item_weight', 'float', written) == '500.0 gram'
+
+
+def test_an_unseen_group_unit_or_no_priors_keep_the_point(written):
+    # an unseen group leans on the entity's even split: not above one half
+    assert write_value(500.0, 'gram', 'item_weight', 'unseen', written) == '500.0 gram'
+    assert write_value(2.0, 'kilogram', 'item_weight', 'int', written) == '2.0 kilogram'
+    assert write_value(500.0, 'gram', 'item_weight', 'int', None) == '500.0 gram'
+
+
+@pytest.mark.parametrize('value, expected', [(2.5, '2.5 gram'), (0.25, '0.25 gram'), (500.5, '500.5 gram'),
+                                             (1e-05, '0.00001 gram')])
+def test_decimals_of_values_that_are_not_whole_are_never_dropped(written, value, expected):
+    assert written.integer_share('item_weight', 'gram', 'int') > 0.5
+    assert write_value(value, 'gram', 'item_weight', 'int', written) == expected
+
+
+def test_choose_writes_with_the_group_style(written):
+    items = find_candidates(words(['Net', 'Wt', '500', 'g']), 'item_weight', 'int', 800, 600, written)
+    assert choose(items, 'item_weight', 'int', written, None)[0] == '500 gram'
+    items = find_candidates(words(['Net', 'Wt', '500', 'g']), 'item_weight', 'float', 800, 600, written)
+    assert choose(items, 'item_weight', 'float', written, None)[0] == '500.0 gram'
+
+
+# --- the learned chooser's tree model ---
+
+@pytest.fixture(scope='module')
+def fitted():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, len(FEATURES)))
+    x[rng.random(x.shape) < 0.1] = np.nan
+    logit = 1.5 * np.nan_to_num(x[:, 0]) - np.nan_to_num(x[:, 5]) + 0.8 * np.isnan(x[:, 12])
+    y = rng.random(len(x)) < 1 / (1 + np.exp(-logit))
+    return HistGradientBoostingClassifier(max_depth=3, max_iter=30, min_samples_leaf=10,
+                                          random_state=0).fit(x, y)
+
+
+def test_tree_model_matches_scikit_learn_on_fresh_rows(fitted):
+    from pipeline.train_chooser import export
+    model = TreeModel(json.loads(json.dumps(export(fitted))))  # as shipped: through JSON
+    rng = np.random.default_rng(1)
+    fresh = rng.normal(scale=1.5, size=(300, len(FEATURES)))
+    fresh[rng.random(fresh.shape) < 0.15] = np.nan
+    fresh[0, :] = np.nan
+    expected = fitted.predict_proba(fresh)[:, 1]
+    got = np.array([model.probability(list(row)) for row in fresh])
+    assert np.max(np.abs(got - expected)) < 1e-9
+    assert expected.std() > 0.01  # the model is not constant, so agreement means something
+
+
+def test_tree_model_refuses_other_features(fitted):
+    from pipeline.train_chooser import export
+    data = export(fitted)
+    for features in (list(FEATURES[:-1]), list(FEATURES[1:]) + [FEATURES[0]], list(FEATURES) + ['extra']):
+        with pytest.raises(ValueError, match='features'):
+            TreeModel(dict(data, features=features))
+    TreeModel(dict(data, features=list(FEATURES)))
+
+
+@pytest.mark.skipif(not CHOOSER_PATH.exists(), reason='transforms/data/chooser.json not trained yet')
+def test_shipped_model_picks_the_net_weight(priors):
+    model = load_model()
+    assert tuple(model.data['features']) == FEATURES
+    items = scored(priors, 'item_weight', ['Rolled', 'Oats'], ['Net', 'Wt', '500', 'g'])
+    prediction, candidates = choose(items, 'item_weight', '7', priors, model)
+    assert value_and_unit(prediction) == (500.0, 'gram')
+    assert all(0.0 <= c.score <= 1.0 and math.isfinite(c.score) for c in candidates)

@@ -243,6 +243,20 @@ def test_ambiguous_text_is_read_conservatively(text, expected):
     assert read(text) == expected
 
 
+@pytest.mark.parametrize("words", [["5.3in", "13cm"], ["5.3in", "13", "cm"], ["Size:", "5.3in", "13cm"]])
+def test_inches_glued_to_their_number_stay_inches_before_another_number(words):
+    quantities = find_quantities(words)
+    assert [(q.value, q.unit) for q in quantities] == [(5.3, "inch"), (13.0, "centimetre")]
+    assert quantities[0].text == "5.3in" and quantities[0].first_word == quantities[0].last_word
+
+
+@pytest.mark.parametrize("text", ["2 in 1", "2in1", "2in1 cable", "3 in 1 charger 5V", "Kids 2in1 5.3in"])
+def test_in_between_numbers_is_no_inch(text):
+    inches = [q for q in find_quantities_in_text(text) if q.unit == "inch"]
+    assert all(q.value == 5.3 for q in inches)  # only a glued '5.3in' at the end may be one
+    assert len(inches) == text.endswith("5.3in")
+
+
 RANGES = [
     ("100-240V", 100.0, 240.0, "volt"),
     ("100~240 V", 100.0, 240.0, "volt"),

@@ -8,7 +8,9 @@ import time
 
 import apache_beam as beam
 
-from transforms.choose import choose, make_candidates
+from transforms.candidates import find_candidates
+from transforms.choose import choose, load_model
+from transforms.priors import load_priors
 from transforms.records import STAGES, Failure, RejectedRow, RowResult
 
 ROWS, FACTS, OCR, EMBEDDING, FAILURES = 'rows', 'facts', 'ocr', 'embedding', 'failures'
@@ -28,10 +30,15 @@ def _first_failure(failures) -> Failure:
 class PredictRowsFn(beam.DoFn):
     """(link, {rows, facts, ocr, embedding, failures}) -> RowResult for each row of the link."""
 
-    def __init__(self):
+    def __init__(self, chooser: str = 'learned'):
+        self.chooser = chooser
         self.predicted = beam.metrics.Metrics.counter('PredictRows', 'rows_predicted')
         self.no_candidate = beam.metrics.Metrics.counter('PredictRows', 'rows_without_candidate')
         self.failed = beam.metrics.Metrics.counter('PredictRows', 'rows_failed')
+
+    def setup(self):
+        self.priors = load_priors()
+        self.model = load_model() if self.chooser == 'learned' else None
 
     def process(self, element):
         link, joined = element
@@ -61,8 +68,9 @@ class PredictRowsFn(beam.DoFn):
             return RowResult(prediction='', **fields)
         started = time.perf_counter()
         try:
-            candidates = tuple(make_candidates(ocr.words, row.entity_name))
-            prediction = choose(candidates)
+            scored = find_candidates(ocr.words, row.entity_name, row.group_id, image.get('image_width', 0),
+                                     image.get('image_height', 0), self.priors)
+            prediction, candidates = choose(scored, row.entity_name, row.group_id, self.priors, self.model)
         except Exception as error:  # a parser bug costs one row, not the job
             self.failed.inc()
             failure = Failure.from_error('choose', error)
@@ -76,7 +84,11 @@ class PredictRowsFn(beam.DoFn):
 class PredictRows(beam.PTransform):
     """Dict of keyed PCollections (ROWS, FACTS, OCR, EMBEDDING, FAILURES) -> RowResult."""
 
+    def __init__(self, chooser: str = 'learned'):
+        super().__init__()
+        self.chooser = chooser
+
     def expand(self, keyed):
         return (keyed
                 | 'JoinByLink' >> beam.CoGroupByKey()
-                | 'Choose' >> beam.ParDo(PredictRowsFn()))
+                | 'Choose' >> beam.ParDo(PredictRowsFn(self.chooser)))

@@ -88,8 +88,10 @@ class OcrWord:
     top: int
     width: int
     height: int
-    confidence: float        # 0..100 as Tesseract reports it
+    confidence: float        # 0..100 (Tesseract's scale; RapidOCR's 0..1 is scaled to it)
     line: int                # words with the same number sit on one text line
+    engine: str = 'tesseract'  # 'tesseract' or 'rapidocr'
+    vertical: bool = False   # read from text that runs up or down the image
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,16 @@ class Candidate:
     width: int
     height: int
     allowed: bool            # is the unit allowed for the row's entity?
-    score: float
+    score: float             # the chooser's score (learned: probability of being right)
+    engine: str = ''
+    confidence: float = 0.0
+    vertical: bool = False
+    group: str = 'single'    # 'single', 'range' or 'dimensions' (see transforms/units.py)
+    group_position: int = 0
+    group_size: int = 1
+    prominence: float = 0.0  # text size over the largest text size in the image
+    keyword: bool = False    # an entity keyword stands next to it on its line
+    repeats: int = 0         # other readings of the same value and unit in the image
 
 
 @dataclass(frozen=True)

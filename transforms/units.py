@@ -117,10 +117,13 @@ def _alias_key(text: str) -> str:
 def _alias_pattern(alias: str, unit: str) -> str:
     """One alternative of the unit expression, with the guards that keep it honest."""
     pattern = r"\.?\s*".join(map(re.escape, alias.split(" ")))
-    if alias in ("in", "v~"):
-        pattern += r"(?!\s*[0-9])"  # '2 in 1' is not two inches; '100V~240V' is a range
-    # a unit ends where the letters end, or at a dimension 'x' ('30cmx20cm')
+    if alias == "v~":
+        pattern += r"(?!\s*[0-9])"  # '100V~240V' is a range
+    # a unit ends where the letters end, or at a dimension 'x' ('30cmx20cm'), or, for units of
+    # two letters or more, where a capitalised word starts (RapidOCR drops spaces: '100KGWeight')
     end = rf"(?!{_LETTER})|(?=[xX][0-9])"
+    if len(alias) >= 2 and alias.isalpha():
+        end += r"|(?-i:(?<=[A-Z][A-Z])(?=[A-Z][a-z])|(?<=[a-z])(?=[A-Z][a-z]))"
     if alias in _SYMBOL_ALIASES:
         # a digit after a mark is a bar code ('8'904059"160741'), unless feet run into inches (5'10");
         # an axis letter may follow a mark ('12"W x 10"D')
@@ -241,6 +244,8 @@ def _read_unit(text: str, pos: int, number_start: int) -> tuple[str, int] | None
     unit = _UNIT_BY_KEY.get(alias)  # None for look-alikes that only case-fold to an alias ('ın')
     if unit is None:
         return None
+    if alias == "in" and re.match(r"\s*[0-9]" if gap else "[0-9]", text[unit_match.end():]):
+        return None  # '2 in 1' and '2in1' are not two inches; '5.3in 13cm' is
     if alias in _SYMBOL_ALIASES:
         if gap or (number_start and text[number_start - 1] in _OPENING_QUOTES[unit]):
             return None

@@ -1,0 +1,111 @@
+"""Error analysis: sort every wrong row of a run by where the truth was lost.
+
+    python -m pipeline.errors --labels ../shared/data/dev/labels.csv --records OUT/records \
+        [--examples 5] [--json]
+
+Each labelled row falls in the first of these that holds:
+  right                     the prediction matches the label (numeric rule)
+  label unmatchable         the label is a range ('[100.0, 240.0] volt'): no prediction can match
+  image failed              the image could not be fetched, decoded or read
+  no OCR text               the OCR found no text at all
+  OCR miss                  the label's number is nowhere in the OCR text
+  number read, not parsed   the number is in the text, but no quantity with that value was parsed
+  right value, wrong unit   a quantity has the label's value, none has its unit too
+  choice error              a quantity matches the label, but the chooser took another
+The counts show where the next gain lies: reading (OCR miss), parsing, or choosing.
+"""
+import argparse
+import json
+import re
+import sys
+from collections import Counter, defaultdict
+
+from pipeline.evaluate import _same_numeric, parse_value, read_labels
+from pipeline.summary import read_records
+
+CATEGORIES = ('right', 'label unmatchable', 'image failed', 'no OCR text', 'OCR miss',
+              'number read, not parsed', 'right value, wrong unit', 'choice error')
+_NUMBER = re.compile(r'\d+(?:[.,]\d+)*')
+_COLUMNS = ['index', 'prediction', 'ocr_text', 'candidates', 'failure_stage', 'failure_reason']
+
+
+def numbers_in(text: str) -> set:
+    """Every number the text could mean: '1,5' counts as 1.5 and as 15, '1,500' as 1500."""
+    found = set()
+    for run in _NUMBER.findall(text or ''):
+        for reading in (run.replace(',', '.'), run.replace(',', ''), run.replace('.', '').replace(',', '.')):
+            try:
+                found.add(round(float(reading), 6))
+            except ValueError:
+                pass
+    return found
+
+
+def classify(truth: str, prediction: str, ocr_text: str, candidates, failure_stage: str = '') -> str:
+    """The category of one row (see the module docstring); candidates are dicts with value, unit."""
+    if prediction and _same_numeric(prediction, truth):
+        return 'right'
+    parsed = parse_value(truth)
+    if parsed is None:
+        return 'label unmatchable'
+    if failure_stage and not ocr_text:
+        return 'image failed'
+    if not (ocr_text or '').strip():
+        return 'no OCR text'
+    value, unit = parsed
+    same_value = [c for c in candidates or () if abs(c['value'] - value) <= 1e-9 * max(1.0, value)]
+    if same_value:
+        return 'choice error' if any(c['unit'] == unit for c in same_value) else 'right value, wrong unit'
+    if round(value, 6) in numbers_in(ocr_text):
+        return 'number read, not parsed'
+    return 'OCR miss'
+
+
+def analyse(labels: list, records: list) -> dict:
+    """{'counts': Counter by category, 'examples': category -> rows, 'rows': labelled rows found}."""
+    by_index = {record['index']: record for record in records}
+    counts, examples = Counter(), defaultdict(list)
+    for label in labels:
+        record = by_index.get(label['index'])
+        if record is None:
+            continue
+        category = classify(label['entity_value'], record['prediction'], record['ocr_text'],
+                            record['candidates'], record['failure_stage'])
+        counts[category] += 1
+        examples[category].append({'index': label['index'], 'entity_name': label['entity_name'],
+                                   'truth': label['entity_value'], 'prediction': record['prediction'],
+                                   'image_link': label.get('image_link', '')})
+    return {'rows': sum(counts.values()), 'counts': counts, 'examples': examples}
+
+
+def format_table(result: dict, examples: int = 0) -> str:
+    rows = result['rows'] or 1
+    lines = [f'{"category":26s} {"rows":>5s} {"share":>7s}']
+    for category in CATEGORIES:
+        n = result['counts'].get(category, 0)
+        lines.append(f'{category:26s} {n:5d} {n / rows:7.1%}')
+        for example in result['examples'].get(category, [])[:examples] if category != 'right' else []:
+            lines.append(f'    {example["index"]} {example["entity_name"]}: truth {example["truth"]!r}, '
+                         f'predicted {example["prediction"]!r}, {example["image_link"].rsplit("/", 1)[-1]}')
+    lines.append(f'{"all labelled rows":26s} {result["rows"]:5d}')
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--labels', required=True, help='CSV with index, entity_name, entity_value.')
+    parser.add_argument('--records', required=True, help='The records/ folder (or the output folder) of a run.')
+    parser.add_argument('--examples', type=int, default=0, help='Show this many rows of each kind of error.')
+    parser.add_argument('--json', action='store_true', help='Print the counts as JSON.')
+    args = parser.parse_args(argv)
+    records = read_records(args.records, _COLUMNS).to_pylist()
+    result = analyse(read_labels(args.labels), records)
+    if args.json:
+        print(json.dumps({'rows': result['rows'], 'counts': dict(result['counts'])}, indent=2))
+    else:
+        print(format_table(result, args.examples))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

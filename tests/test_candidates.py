@@ -1,0 +1,227 @@
+"""Candidates: every quantity in a row's OCR words, with the features the chooser scores."""
+import math
+
+import pytest
+
+from transforms.candidates import ENTITIES, FEATURES, KEYWORDS, entity_unit, find_candidates, text_size
+from transforms.priors import load_priors
+from transforms.records import OcrWord
+from transforms.units import ENTITY_UNITS
+
+WIDTH, HEIGHT = 800, 600
+
+
+def words(*lines, engine='tesseract', first_line=0, top=0):
+    """OcrWords laid out line by line; a (text, height) pair sets a word's height."""
+    out = []
+    for number, line in enumerate(lines):
+        left = 0
+        for item in line:
+            text, height = item if isinstance(item, tuple) else (item, 20)
+            out.append(OcrWord(text, left, top + number * 100, 10 * len(text), height, 90.0,
+                               first_line + number, engine))
+            left += 10 * len(text) + 10
+    return list(out)
+
+
+@pytest.fixture(scope='module')
+def priors():
+    return load_priors()
+
+
+def find(priors, ws, entity, group_id='7'):
+    return find_candidates(ws, entity, group_id, WIDTH, HEIGHT, priors)
+
+
+def feature(item, name):
+    return item.features[FEATURES.index(name)]
+
+
+def by_value(items):
+    return {(item.candidate.value, item.candidate.unit): item for item in items}
+
+
+def test_keyword_self_only_when_the_keyword_is_on_the_candidates_line(priors):
+    items = by_value(find(priors, words(['Serving', '30', 'g'], ['Net', 'Wt', '500', 'g']), 'item_weight'))
+    assert feature(items[500.0, 'gram'], 'keyword_self') == 1.0
+    assert feature(items[30.0, 'gram'], 'keyword_self') == 0.0
+    assert items[500.0, 'gram'].candidate.keyword and not items[30.0, 'gram'].candidate.keyword
+
+
+def test_keyword_far_ahead_on_the_line_is_on_the_line_but_not_before(priors):
+    [item] = find(priors, words(['Weight', 'of', 'the', 'bag', '500', 'g']), 'item_weight')
+    assert feature(item, 'keyword_self') == 1.0 and feature(item, 'keyword_before') == 0.0
+
+
+@pytest.mark.parametrize('text, entity', [('H:30cm', 'height'), ('Net.Wt.500g', 'item_weight'),
+                                          ('Weight:500g', 'item_weight')])
+def test_keyword_glued_ahead_of_the_number_counts_as_before(priors, text, entity):
+    [item] = find(priors, words([text]), entity)
+    assert feature(item, 'keyword_before') == 1.0 and feature(item, 'keyword_self') == 1.0
+
+
+def test_keyword_glued_in_camel_case_counts_as_before(priors):
+    [item] = find(priors, words(['NetWt.500g']), 'item_weight')
+    assert feature(item, 'keyword_before') == 1.0
+
+
+@pytest.mark.parametrize('text, entity', [('12V', 'voltage'), ('5 cm 50W', 'width')])
+def test_a_unit_letter_is_no_keyword(priors, text, entity):
+    items = [i for i in find(priors, words(text.split()), entity) if i.candidate.allowed]
+    assert items and all(feature(i, 'keyword_self') == 0.0 for i in items)
+
+
+def test_single_letter_keywords_count_only_as_whole_tokens(priors):
+    [item] = find(priors, words(['H', '30', 'cm']), 'height')
+    assert feature(item, 'keyword_self') == 1.0
+    [item] = find(priors, words(['Hello', '30', 'cm']), 'height')
+    assert feature(item, 'keyword_self') == 0.0
+
+
+def test_a_keyword_another_engine_read_on_its_line_does_not_count(priors):
+    ws = words(['Net', 'Wt']) + words(['500', 'g'], engine='rapidocr')  # same line number, other engine
+    [item] = find(priors, ws, 'item_weight')
+    assert item.candidate.engine == 'rapidocr'
+    assert feature(item, 'keyword_self') == 0.0 and feature(item, 'keyword_before') == 0.0
+
+
+def test_other_dimension_and_weight_keywords(priors):
+    items = by_value(find(priors, words(['Width', '30', 'cm'], ['Height', '20', 'cm']), 'height'))
+    assert feature(items[30.0, 'centimetre'], 'keyword_other_dimension') == 1.0
+    assert feature(items[30.0, 'centimetre'], 'keyword_self') == 0.0
+    assert feature(items[20.0, 'centimetre'], 'keyword_other_dimension') == 0.0
+    items = by_value(find(priors, words(['Max', 'load', '100', 'kg'], ['Net', 'weight', '5', 'kg']),
+                          'maximum_weight_recommendation'))
+    assert feature(items[100.0, 'kilogram'], 'keyword_max_load') == 1.0
+    assert feature(items[100.0, 'kilogram'], 'keyword_weight') == 0.0
+    assert feature(items[5.0, 'kilogram'], 'keyword_weight') == 1.0
+    assert feature(items[5.0, 'kilogram'], 'keyword_max_load') == 0.0
+
+
+def test_a_range_marks_its_low_and_high_ends(priors):
+    items = by_value(find(priors, words(['Input', '100-240V'], ['Output', '12V']), 'voltage'))
+    low, high, single = items[100.0, 'volt'], items[240.0, 'volt'], items[12.0, 'volt']
+    assert [feature(low, n) for n in ('in_range', 'range_low', 'range_high')] == [1.0, 1.0, 0.0]
+    assert [feature(high, n) for n in ('in_range', 'range_low', 'range_high')] == [1.0, 0.0, 1.0]
+    assert [feature(single, n) for n in ('in_range', 'range_low', 'range_high')] == [0.0, 0.0, 0.0]
+    assert (low.candidate.group, high.candidate.group, single.candidate.group) == ('range', 'range', 'single')
+
+
+def test_dimensions_carry_their_position_and_count(priors):
+    items = find(priors, words(['30', 'x', '20', 'x', '10', 'cm'], ['5', 'cm']), 'width')
+    assert [item.candidate.value for item in items] == [30.0, 20.0, 10.0, 5.0]
+    assert [feature(item, 'in_dimensions') for item in items] == [1.0, 1.0, 1.0, 0.0]
+    assert [feature(item, 'dimension_position') for item in items] == [0.0, 1.0, 2.0, -1.0]
+    assert [feature(item, 'dimension_count') for item in items] == [3.0, 3.0, 3.0, 0.0]
+
+
+def test_a_vertical_word_is_as_large_as_its_width(priors):
+    upright = OcrWord('250g', 0, 0, 40, 20, 90.0, 0)
+    sideways = OcrWord('500g', 300, 0, 60, 240, 90.0, 1, vertical=True)  # letters 60 px high
+    assert text_size(sideways) == 60 and text_size(upright) == 20
+    items = by_value(find(priors, [upright, sideways], 'item_weight'))
+    assert items[500.0, 'gram'].candidate.prominence == 1.0
+    assert items[500.0, 'gram'].candidate.vertical and feature(items[500.0, 'gram'], 'vertical') == 1.0
+    assert items[250.0, 'gram'].candidate.prominence == pytest.approx(20 / 60, abs=1e-4)
+    assert feature(items[250.0, 'gram'], 'prominence') == pytest.approx(20 / 60)
+    assert feature(items[500.0, 'gram'], 'size_rank') == 0.0 and feature(items[250.0, 'gram'], 'size_rank') == 1.0
+
+
+def test_readings_of_the_same_quantity_by_both_engines(priors):
+    ws = words(['500g'], ['30', 'g']) + words(['500', 'g'], engine='rapidocr', first_line=10 ** 9)
+    items = find(priors, ws, 'item_weight')
+    assert [(i.candidate.value, i.candidate.engine) for i in items] == [
+        (500.0, 'tesseract'), (30.0, 'tesseract'), (500.0, 'rapidocr')]
+    assert [feature(i, 'repeats') for i in items] == [1.0, 0.0, 1.0]
+    assert [i.candidate.repeats for i in items] == [1, 0, 1]
+    assert [feature(i, 'other_engine_agrees') for i in items] == [1.0, 0.0, 1.0]
+    assert [feature(i, 'engine_rapidocr') for i in items] == [0.0, 0.0, 1.0]
+
+
+def test_repeats_within_one_engine_are_no_agreement_of_engines(priors):
+    items = find(priors, words(['500g'], ['500', 'g']), 'item_weight')
+    assert [feature(i, 'repeats') for i in items] == [1.0, 1.0]
+    assert [feature(i, 'other_engine_agrees') for i in items] == [0.0, 0.0]
+
+
+def test_same_value_in_another_unit_is_no_repeat(priors):
+    items = find(priors, words(['500g'], ['500mg']), 'item_weight')
+    assert [feature(i, 'repeats') for i in items] == [0.0, 0.0]
+
+
+LINE = ['12V', '50W', '500g', '30cm', '2L', '8oz']
+
+
+@pytest.mark.parametrize('entity', ENTITIES)
+def test_allowed_follows_the_entity(priors, entity):
+    items = find(priors, words(LINE), entity)
+    assert len(items) == len(LINE)
+    for item in items:
+        assert item.candidate.unit == entity_unit(entity, item.candidate.unit)
+        assert item.candidate.allowed == (item.candidate.unit in ENTITY_UNITS[entity])
+    allowed = [i for i in items if i.candidate.allowed]
+    assert allowed, entity  # the line holds a unit for every entity
+    assert all(feature(i, 'allowed_count') == len(allowed) for i in items)
+    assert feature(items[0], f'entity_{entity}') == 1.0
+    assert sum(feature(items[0], f'entity_{e}') for e in ENTITIES) == 1.0
+
+
+def test_ounces_become_fluid_ounces_only_on_volume_rows(priors):
+    [volume] = find(priors, words(['8oz']), 'item_volume')
+    [weight] = find(priors, words(['8oz']), 'item_weight')
+    assert (volume.candidate.unit, volume.candidate.allowed) == ('fluid ounce', True)
+    assert (weight.candidate.unit, weight.candidate.allowed) == ('ounce', True)
+
+
+def test_quantities_never_span_two_engines_words(priors):
+    ws = words(['500']) + words(['g'], engine='rapidocr')
+    assert find(priors, ws, 'item_weight') == []
+    ws = words(['30', 'x']) + words(['20', 'cm'], engine='rapidocr')
+    items = find(priors, ws, 'width')
+    assert [(i.candidate.value, i.candidate.engine, i.candidate.group) for i in items] == [
+        (20.0, 'rapidocr', 'single')]
+
+
+def test_candidate_box_spans_number_and_unit_words(priors):
+    [item] = find(priors, words(['Net', 'Wt', '500', 'g']), 'item_weight')
+    c = item.candidate
+    assert (c.value, c.unit, c.allowed, c.text) == (500.0, 'gram', True, '500 g')
+    assert (c.left, c.width) == (70, 30 + 10 + 10)  # 'Net' 30+10, 'Wt' 20+10; '500' 30, gap 10, 'g' 10
+    assert feature(item, 'centre_x') == pytest.approx((70 + 25) / WIDTH)
+
+
+def test_value_order_features_rank_within_one_kind(priors):
+    items = by_value(find(priors, words(['1', 'kg'], ['500', 'g'], ['2', 'kg']), 'item_weight'))
+    grams, one, two = items[500.0, 'gram'], items[1.0, 'kilogram'], items[2.0, 'kilogram']
+    assert feature(grams, 'is_smallest') == 1.0 and feature(grams, 'value_rank') == 0.0
+    assert feature(two, 'is_largest') == 1.0 and feature(two, 'value_rank') == 1.0
+    assert 0.0 < feature(one, 'value_rank') < 1.0
+    assert feature(one, 'unit_share') == pytest.approx(2 / 3)
+
+
+ODD_INPUTS = [
+    ('item_weight', ['0', 'g', '1/2', 'lb', '½oz']),
+    ('voltage', ['100-240V', '12V', 'Battery', '3.7V', '500g']),
+    ('width', ['30', 'x', '20', 'x', '10', 'cm', '12"']),
+    ('wattage', ['1000000kW']),
+    ('item_volume', ['1.5L', '12', 'fl', 'oz', '0.001ml']),
+]
+
+
+@pytest.mark.parametrize('entity, line', ODD_INPUTS)
+@pytest.mark.parametrize('group_id', ['7', 'never-seen'])
+def test_feature_vectors_are_whole_and_finite(priors, entity, line, group_id):
+    items = find(priors, words(line, ['Other', 'text']), entity, group_id)
+    assert items
+    for item in items:
+        assert len(item.features) == len(FEATURES)
+        assert all(isinstance(x, float) and math.isfinite(x) for x in item.features), item
+
+
+def test_no_words_no_candidates(priors):
+    assert find(priors, [], 'item_weight') == []
+    assert find(priors, words(['hello', 'world']), 'item_weight') == []
+
+
+def test_every_entity_has_keywords():
+    assert set(KEYWORDS) == set(ENTITIES) == set(ENTITY_UNITS)

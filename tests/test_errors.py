@@ -1,0 +1,118 @@
+"""Error analysis: every labelled row sorted by where its truth was lost."""
+import pytest
+
+from pipeline.errors import CATEGORIES, analyse, classify, format_table, numbers_in
+
+
+def cand(value, unit):
+    return {'value': value, 'unit': unit}
+
+
+# (truth, prediction, ocr_text, candidates, failure_stage) -> category
+CASES = [
+    (('500 gram', '500.0 gram', 'Net Wt 500 g', [cand(500.0, 'gram')], ''), 'right'),
+    (('[100.0, 240.0] volt', '100.0 volt', 'Input 100-240V', [cand(100.0, 'volt'), cand(240.0, 'volt')], ''),
+     'label unmatchable'),
+    (('500.0 gram', '', '', [], 'fetch'), 'image failed'),
+    (('500.0 gram', '', '', [], 'decode'), 'image failed'),
+    (('500.0 gram', '', ' \n ', [], ''), 'no OCR text'),
+    (('500.0 gram', '', '', [], ''), 'no OCR text'),
+    (('500.0 gram', '250.0 gram', 'Net Wt 250 g', [cand(250.0, 'gram')], ''), 'OCR miss'),
+    (('500.0 gram', '', 'Net Wt 500', [], ''), 'number read, not parsed'),
+    (('500.0 gram', '', 'Net Wt 500 gold', [cand(250.0, 'gram')], ''), 'number read, not parsed'),
+    (('500.0 gram', '500.0 ounce', 'Net Wt 500 oz', [cand(500.0, 'ounce')], ''), 'right value, wrong unit'),
+    (('500.0 gram', '250.0 gram', 'Serving 250 g Net Wt 500 g', [cand(250.0, 'gram'), cand(500.0, 'gram')], ''),
+     'choice error'),
+    (('500.0 gram', '', 'Net Wt 500 g', [cand(500.0, 'gram')], ''), 'choice error'),  # a blank is a choice too
+]
+
+
+@pytest.mark.parametrize('args, category', CASES)
+def test_classify(args, category):
+    assert classify(*args) == category
+
+
+def test_every_category_has_a_case():
+    assert {category for _, category in CASES} == set(CATEGORIES)
+
+
+def test_a_failure_after_ocr_is_judged_by_the_text_it_left():
+    # the row failed late (choose) but its OCR text is there: the text decides
+    assert classify('500.0 gram', '', 'Net Wt 500 g', [cand(500.0, 'gram')], 'choose') == 'choice error'
+    assert classify('500.0 gram', '', 'Net Wt 250 g', [cand(250.0, 'gram')], 'choose') == 'OCR miss'
+
+
+def test_right_needs_the_same_unit_and_value():
+    assert classify('500.0 gram', '500 gram', 'x', [], '') == 'right'
+    assert classify('500.0 gram', '0.5 kilogram', '0.5 kg', [cand(0.5, 'kilogram')], '') == 'OCR miss'
+
+
+def test_decimal_comma_in_the_text_is_a_read_number():
+    assert classify('1.5 kilogram', '', 'Netto 1,5 kg', [cand(1.5, 'kilogram')], '') == 'choice error'
+    assert classify('1500.0 gram', '', 'Net 1,500 g', [cand(1500.0, 'gram')], '') == 'choice error'
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('1,5', {1.5}),
+    ('1,500', {1500.0}),
+    ('12.5V', {12.5}),
+    ('1.500,5 kg', {1500.5}),
+    ('100-240V 50/60Hz', {100.0, 240.0, 50.0, 60.0}),
+])
+def test_numbers_in_reads_every_meaning(text, expected):
+    assert expected <= numbers_in(text)
+
+
+def test_numbers_in_does_not_invent_numbers():
+    assert numbers_in('') == set() and numbers_in(None) == set()
+    assert numbers_in('no digits here') == set()
+    assert 500.0 not in numbers_in('50 0g 5000')
+
+
+@pytest.mark.parametrize('truth, text, candidate', [
+    ('0.5 ounce', 'Net Wt .5 oz', cand(0.5, 'ounce')),
+    ('0.5 pound', 'Net Wt 1/2 lb', cand(0.5, 'pound')),
+    ('500.0 gram', 'Net Wt 5O0g', cand(500.0, 'gram')),
+])
+def test_a_value_the_parser_read_is_no_ocr_miss(truth, text, candidate):
+    assert classify(truth, '', text, [candidate], '') == 'choice error'
+
+
+def test_analyse_counts_each_labelled_row_once_and_skips_rows_without_a_record():
+    labels, records = [], []
+    for number, ((truth, prediction, text, candidates, stage), _) in enumerate(CASES):
+        labels.append({'index': str(number), 'entity_name': 'item_weight', 'entity_value': truth,
+                       'image_link': f'https://x/i/{number}.jpg'})
+        records.append({'index': str(number), 'prediction': prediction, 'ocr_text': text,
+                        'candidates': candidates, 'failure_stage': stage})
+    labels.append({'index': 'missing', 'entity_name': 'width', 'entity_value': '5.0 centimetre'})
+    records.append({'index': 'unlabelled', 'prediction': '', 'ocr_text': '', 'candidates': [], 'failure_stage': ''})
+    result = analyse(labels, records)
+    assert result['rows'] == len(CASES)
+    for category in CATEGORIES:
+        expected = [str(n) for n, (_, c) in enumerate(CASES) if c == category]
+        assert result['counts'][category] == len(expected)
+        assert [e['index'] for e in result['examples'][category]] == expected
+
+
+def test_format_table_lists_every_category_with_its_count():
+    counts = {category: number + 1 for number, category in enumerate(CATEGORIES)}
+    examples = {'choice error': [{'index': '42', 'entity_name': 'voltage', 'truth': '12.0 volt',
+                                  'prediction': '240.0 volt', 'image_link': 'https://x/i/abc.jpg'}],
+                'right': [{'index': '7', 'entity_name': 'voltage', 'truth': '5.0 volt',
+                           'prediction': '5.0 volt', 'image_link': 'https://x/i/r.jpg'}]}
+    result = {'rows': sum(counts.values()), 'counts': counts, 'examples': examples}
+    table = format_table(result, examples=1)
+    lines = table.splitlines()
+    for category in CATEGORIES:
+        [line] = [line for line in lines if line[:26].strip() == category]
+        assert line.split()[-2] == str(counts[category])
+    assert lines[-1].split()[-1] == str(result['rows'])
+    assert "truth '12.0 volt'" in table and 'abc.jpg' in table
+    assert 'r.jpg' not in table  # right rows are never listed as examples
+    assert 'abc.jpg' not in format_table(result)  # no examples unless asked
+
+
+def test_format_table_of_nothing():
+    table = format_table({'rows': 0, 'counts': {}, 'examples': {}})
+    assert all(category in table for category in CATEGORIES)

@@ -1,0 +1,215 @@
+"""Candidates: every quantity in a row's OCR words, with the features the chooser scores.
+
+A product image holds many quantities (net weight and serving size, 100-240V input and 12V
+output, three dimensions); which one the catalogue records depends on where and how it is
+printed and on what the entity usually takes. Each candidate carries those clues as named
+features: its unit and the priors of that unit and value for the entity (from the training
+labels), how large it is printed, where, how sure the OCR was, which keywords stand on its
+line, how often it repeats, whether another engine read it too, and its place in a range
+(100-240V) or a dimension group (30 x 20 x 10 cm). Pure functions, no Beam.
+"""
+import math
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+from transforms.priors import Priors
+from transforms.records import Candidate, OcrWord
+from transforms.units import ENTITY_UNITS, find_quantities
+
+ENTITIES = tuple(sorted(ENTITY_UNITS))
+
+# Words that name an entity on a label; single letters count only as whole tokens ('H 30cm').
+KEYWORDS = {
+    'item_weight': ('net', 'wt', 'weight', 'peso', 'poids', 'netto', 'nw', 'nett', 'gewicht'),
+    'maximum_weight_recommendation': ('max', 'maximum', 'load', 'capacity', 'holds', 'supports',
+                                      'bearing', 'loading', 'up'),
+    'item_volume': ('volume', 'capacity', 'contents', 'vol', 'fl', 'liquid'),
+    'voltage': ('input', 'output', 'voltage', 'rated', 'ac', 'dc', 'battery', 'v'),
+    'wattage': ('power', 'output', 'rated', 'wattage', 'watts', 'max'),
+    'width': ('width', 'wide', 'w'),
+    'depth': ('depth', 'deep', 'd', 'length', 'long', 'l'),
+    'height': ('height', 'high', 'tall', 'h'),
+}
+_TOKEN = re.compile(r'[a-z]+')
+_UNIT_AFTER_NUMBER = re.compile(r'(?<=[0-9])\s*[a-z]+')
+_CASE_CHANGE = re.compile(r'(?<=[a-z])(?=[A-Z])')
+
+
+def tokens(text: str) -> list:
+    """Lower-case letter runs of OCR text, split where OCR ran words together ('NetWt') and
+    without the units that follow numbers (the V of '12V' is no voltage keyword)."""
+    return _TOKEN.findall(_UNIT_AFTER_NUMBER.sub(' ', _CASE_CHANGE.sub(' ', text).lower()))
+
+# Factors to one base unit per kind of quantity, so values of one kind can be ranked.
+_TO_BASE = {
+    'millimetre': 0.1, 'centimetre': 1.0, 'metre': 100.0, 'inch': 2.54, 'foot': 30.48, 'yard': 91.44,
+    'microgram': 1e-6, 'milligram': 1e-3, 'gram': 1.0, 'kilogram': 1e3, 'ounce': 28.35, 'pound': 453.6,
+    'ton': 1e6, 'millivolt': 1e-3, 'volt': 1.0, 'kilovolt': 1e3, 'watt': 1.0, 'kilowatt': 1e3,
+    'microlitre': 1e-3, 'millilitre': 1.0, 'centilitre': 10.0, 'decilitre': 100.0, 'litre': 1e3,
+    'fluid ounce': 29.57, 'cup': 240.0, 'pint': 473.0, 'quart': 946.0, 'gallon': 3785.0,
+    'imperial gallon': 4546.0, 'cubic inch': 16.39, 'cubic foot': 28317.0,
+}
+
+_METRIC = frozenset(unit for unit in _TO_BASE if unit.endswith(('metre', 'gram', 'litre', 'volt', 'watt'))
+                    or unit == 'ton')
+TWIN_TOLERANCE = 0.05  # '13 cm' and '5.3 in' are one length printed twice
+
+FEATURES = (
+    'unit_log_prob', 'group_unit_log_prob', 'value_log_density', 'log10_value', 'is_whole',
+    'prominence', 'size_in_image', 'size_rank', 'centre_x', 'centre_y', 'confidence', 'vertical',
+    'keyword_self', 'keyword_before', 'keyword_other_dimension', 'keyword_weight', 'keyword_max_load',
+    'repeats', 'other_engine_agrees', 'engine_rapidocr',
+    'in_range', 'range_low', 'range_high', 'in_dimensions', 'dimension_position', 'dimension_count',
+    'value_rank', 'is_largest', 'is_smallest', 'allowed_count', 'distinct_allowed', 'unit_share',
+    'has_twin_in_other_unit', 'is_metric', 'x_rank', 'y_rank',
+) + tuple(f'entity_{e}' for e in ENTITIES)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A candidate with its feature vector (in FEATURES order), before the chooser scores it."""
+    candidate: Candidate
+    features: tuple
+
+
+def entity_unit(entity_name: str, unit: str) -> str:
+    """The unit as the entity reads it: ounces on a volume row are fluid ounces."""
+    if entity_name == 'item_volume' and unit == 'ounce':
+        return 'fluid ounce'
+    return unit
+
+
+def text_size(word: OcrWord) -> int:
+    """The printed size of a word's letters: its box height, or its width when it runs vertically."""
+    return word.width if word.vertical else word.height
+
+
+def _line_tokens(words: Sequence[OcrWord]) -> dict:
+    lines = {}
+    for word in words:
+        lines.setdefault((word.engine, word.line), set()).update(tokens(word.text))
+    return lines
+
+
+def _tokens_before(words: Sequence[OcrWord], first: int, quantity_text: str) -> set:
+    """Letter tokens just before a quantity: the two words ahead on its line, and any text
+    ahead of the number inside its own word ('H:30cm', 'NetWt.500g')."""
+    line = words[first].line
+    found = set()
+    for word in words[max(0, first - 2):first]:
+        if word.line == line:
+            found.update(tokens(word.text))
+    head = re.split(r'[0-9]', quantity_text, maxsplit=1)[0]
+    found.update(tokens(head))
+    return found
+
+
+def _word_groups(words: Sequence[OcrWord]):
+    """The word sequences quantities are read from: Tesseract's words of one engine in
+    reading order; RapidOCR's boxes line by line, left to right, since its boxes are whole
+    text lines and '5.3 in' above '13 cm' must not read as '5.3 in 13 cm' ('2 in 1')."""
+    groups = {}
+    for word in words:
+        key = (word.engine, None)
+        groups.setdefault(key, []).append(word)
+    for (engine, line), group in groups.items():
+        yield sorted(group, key=lambda w: w.left) if line is not None else group
+
+
+def _quantities_by_engine(words: Sequence[OcrWord]):
+    """(quantity, the words it was read from), never spanning two engines' words."""
+    for group in _word_groups(words):
+        for quantity in find_quantities([w.text for w in group]):
+            yield quantity, group
+
+
+def find_candidates(words: Sequence[OcrWord], entity_name: str, group_id: str, image_width: int,
+                    image_height: int, priors: Priors) -> list:
+    """Every quantity in the words as a Scored candidate (score 0 until the chooser rates it)."""
+    if not words:
+        return []
+    allowed_units = ENTITY_UNITS.get(entity_name, frozenset())
+    largest = max(text_size(w) for w in words) or 1
+    image_side = max(image_height, image_width, 1)
+    lines = _line_tokens(words)
+    own_keywords = set(KEYWORDS.get(entity_name, ()))
+    other_dimensions = {k for e in ('width', 'depth', 'height') if e != entity_name for k in KEYWORDS[e]}
+    raw = []
+    for quantity, own in _quantities_by_engine(words):
+        span = own[quantity.first_word:quantity.last_word + 1]
+        unit = entity_unit(entity_name, quantity.unit)
+        left, top = min(w.left for w in span), min(w.top for w in span)
+        right, bottom = max(w.left + w.width for w in span), max(w.top + w.height for w in span)
+        line_tokens = lines[(span[0].engine, span[0].line)]
+        before = _tokens_before(own, quantity.first_word, quantity.text)
+        raw.append(dict(
+            quantity=quantity, unit=unit, left=left, top=top, width=right - left, height=bottom - top,
+            engine=span[0].engine, size=max(text_size(w) for w in span),
+            confidence=min(w.confidence for w in span) / 100.0,
+            vertical=any(w.vertical for w in span),
+            keyword_self=bool(own_keywords & line_tokens), keyword_before=bool(own_keywords & before),
+            keyword_other=bool(other_dimensions & line_tokens),
+            keyword_weight=bool(set(KEYWORDS['item_weight']) & line_tokens),
+            keyword_max=bool(set(KEYWORDS['maximum_weight_recommendation']) & line_tokens),
+            allowed=unit in allowed_units))
+    return _with_features(raw, entity_name, group_id, largest, image_side, image_width, image_height, priors)
+
+
+def _with_features(raw, entity_name, group_id, largest, image_side, image_width, image_height, priors):
+    keys = [(c['quantity'].value, c['unit']) for c in raw]
+    engines_by_key = {}
+    for key, c in zip(keys, raw):
+        engines_by_key.setdefault(key, set()).add(c['engine'])
+    allowed = [c for c in raw if c['allowed']]
+    sizes = sorted({c['size'] for c in allowed}, reverse=True)
+    base_values = sorted({c['quantity'].value * _TO_BASE.get(c['unit'], 1.0) for c in allowed})
+    allowed_bases = [(c['quantity'].value * _TO_BASE.get(c['unit'], 1.0), c['unit']) for c in allowed]
+    xs = sorted(c['left'] + c['width'] / 2 for c in allowed)
+    ys = sorted(c['top'] + c['height'] / 2 for c in allowed)
+    unit_counts = {}
+    for c in allowed:
+        unit_counts[c['unit']] = unit_counts.get(c['unit'], 0) + 1
+    result = []
+    for key, c in zip(keys, raw):
+        q = c['quantity']
+        value, unit = key
+        base = value * _TO_BASE.get(unit, 1.0)
+        rank = base_values.index(base) / max(len(base_values) - 1, 1) if c['allowed'] else 0.0
+        features = (
+            priors.unit_log_prob(entity_name, unit), priors.group_unit_log_prob(entity_name, unit, group_id),
+            priors.value_log_density(entity_name, unit, value), math.log10(value) if value > 0 else -4.0,
+            float(value == int(value)),
+            c['size'] / largest, c['size'] / image_side,
+            float(sizes.index(c['size'])) if c['allowed'] else float(len(sizes)),
+            (c['left'] + c['width'] / 2) / max(image_width, 1), (c['top'] + c['height'] / 2) / max(image_height, 1),
+            c['confidence'], float(c['vertical']),
+            float(c['keyword_self']), float(c['keyword_before']), float(c['keyword_other']),
+            float(c['keyword_weight']), float(c['keyword_max']),
+            float(keys.count(key) - 1), float(len(engines_by_key[key]) > 1), float(c['engine'] == 'rapidocr'),
+            float(q.group == 'range'), float(q.group == 'range' and q.group_position == 0),
+            float(q.group == 'range' and q.group_position == q.group_size - 1),
+            float(q.group == 'dimensions'), float(q.group_position if q.group == 'dimensions' else -1),
+            float(q.group_size if q.group == 'dimensions' else 0),
+            rank, float(c['allowed'] and base == base_values[-1]), float(c['allowed'] and base == base_values[0]),
+            float(len(allowed)), float(len(set((a['quantity'].value, a['unit']) for a in allowed))),
+            unit_counts.get(unit, 0) / max(len(allowed), 1),
+            float(c['allowed'] and any(u != unit and abs(b - base) <= TWIN_TOLERANCE * max(b, base)
+                                       for b, u in allowed_bases)),
+            float(unit in _METRIC),
+            _rank(xs, c['left'] + c['width'] / 2) if c['allowed'] else -1.0,
+            _rank(ys, c['top'] + c['height'] / 2) if c['allowed'] else -1.0,
+        ) + tuple(float(entity_name == e) for e in ENTITIES)
+        candidate = Candidate(
+            value, unit, q.text, c['left'], c['top'], c['width'], c['height'], c['allowed'], 0.0,
+            engine=c['engine'], confidence=round(c['confidence'] * 100, 2), vertical=c['vertical'],
+            group=q.group, group_position=q.group_position, group_size=q.group_size,
+            prominence=round(c['size'] / largest, 4), keyword=c['keyword_self'] or c['keyword_before'],
+            repeats=keys.count(key) - 1)
+        result.append(Scored(candidate, features))
+    return result
+
+
+def _rank(ordered: list, value: float) -> float:
+    """Where value stands among the ordered values, from 0 (first) to 1 (last)."""
+    return ordered.index(value) / max(len(ordered) - 1, 1)
