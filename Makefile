@@ -13,9 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(VENV)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
-	@# rapidocr-onnxruntime names opencv-python; opencv-python-headless (installed) provides its cv2.
-	@out=$$($(PY) -m pip check 2>&1 | grep -v -e 'requires opencv-python, which is not installed' -e '^No broken requirements'); \
-	  if [ -n "$$out" ]; then echo "$$out"; exit 1; else echo "pip check: clean (but rapidocr's opencv-python, replaced by the headless build)"; fi
+	$(PY) tools/pip_check.py
 	touch $@
 
 # Tesseract 5 from Debian, only when it is not there yet.

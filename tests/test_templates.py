@@ -30,5 +30,5 @@ def test_one_pinned_beam_version():
 
 def test_dockerfile_installs_tesseract_and_checks_the_stack():
     dockerfile = read('templates/Dockerfile')
-    assert 'tesseract-ocr' in dockerfile and 'pip check' in dockerfile
+    assert 'tesseract-ocr' in dockerfile and 'tools/pip_check.py' in dockerfile
     assert 'FLEX_TEMPLATE_PYTHON_PY_FILE=/template/pipeline/run.py' in dockerfile
