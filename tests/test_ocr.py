@@ -186,3 +186,28 @@ def test_both_engines_words_reach_one_result():
         assert any('500' in w.text for w in result.words if w.engine == engine)
     tesseract_lines = {w.line for w in result.words if w.engine == 'tesseract'}
     assert not tesseract_lines & {w.line for w in result.words if w.engine == 'rapidocr'}
+
+
+def test_second_pass_only_when_the_first_finds_no_quantity():
+    """RapidOcrReader reads again with the larger detection side only when needed, and keeps
+    the first pass when the second finds no quantity either."""
+    from transforms.ocr import RapidOcrReader
+    from transforms.records import OcrWord
+
+    def reader_with(first, second):
+        reader = RapidOcrReader(detection_side=960, min_side=1000, retry_side=1600)
+        calls = []
+
+        def fake_read(image, detection_side, min_side):
+            calls.append(detection_side)
+            return tuple(OcrWord(t, 0, 0, 10, 10, 90.0, 0, 'rapidocr') for t in
+                         (first if detection_side == 960 else second))
+        reader._read = fake_read
+        return reader, calls
+
+    reader, calls = reader_with(['Net Wt 500 g'], ['never'])
+    assert [w.text for w in reader.read(None)] == ['Net Wt 500 g'] and calls == [960]
+    reader, calls = reader_with(['Brand'], ['12 V'])
+    assert [w.text for w in reader.read(None)] == ['12 V'] and calls == [960, 1600]
+    reader, calls = reader_with(['Brand'], ['Logo'])
+    assert [w.text for w in reader.read(None)] == ['Brand'] and calls == [960, 1600]

@@ -79,3 +79,14 @@ def test_wrong_header_stops_with_one_line(tmp_path, capsys):
     (tmp_path / 'in.csv').write_text('id,url\n1,http://x/a.jpg\n')
     assert main([f'--input={tmp_path}/in.csv', f'--output={tmp_path}/out']) == 2
     assert 'header must be index,image_link,group_id,entity_name' in capsys.readouterr().err
+
+
+def test_missing_learned_chooser_stops_with_one_line(drawn_job, tmp_path, model_path, capsys, monkeypatch):
+    import pathlib
+
+    import pipeline.run as run_module
+    from pipeline.run import main
+    monkeypatch.setattr(run_module, 'CHOOSER_PATH', pathlib.Path(tmp_path / 'absent.json'))
+    input_path, images_dir, _ = drawn_job
+    assert main(argv(input_path, images_dir, str(tmp_path / 'out'), model_path)) == 2
+    assert 'make train' in capsys.readouterr().err

@@ -1,0 +1,60 @@
+"""`make train` end to end on drawn images: records of a real run -> candidates -> model file."""
+import csv
+import json
+
+import pytest
+
+from pipeline import train_chooser
+from pipeline.evaluate import read_labels
+from pipeline.run import run
+from transforms.candidates import FEATURES
+from transforms.choose import TreeModel
+from transforms.priors import load_priors
+
+
+@pytest.fixture(scope='module')
+def drawn_run(tmp_path_factory, model_path):
+    """A rules-chooser run over the drawn job, and a labels file for it."""
+    from tests.conftest import DRAWN
+    from tests.images import encode, label_image
+    root = tmp_path_factory.mktemp('train')
+    (root / 'images').mkdir()
+    rows = []
+    # six images so that two folds by image have rows on both sides
+    for copy in range(2):
+        for name, entity, lines, value in DRAWN:
+            stem, ext = name.rsplit('.', 1)
+            file = f'{stem}{copy}.{ext}'
+            (root / 'images' / file).write_bytes(encode(label_image(lines + [f'Lot {copy}']), 'PNG' if ext == 'png' else 'JPEG'))
+            rows.append((str(len(rows)), f'https://cdn.example.com/i/{file}', '7', entity, value))
+    with open(root / 'input.csv', 'w', newline='') as handle:
+        writer = csv.writer(handle, lineterminator='\n')
+        writer.writerow(('index', 'image_link', 'group_id', 'entity_name'))
+        writer.writerows(row[:4] for row in rows)
+    with open(root / 'labels.csv', 'w', newline='') as handle:
+        writer = csv.writer(handle, lineterminator='\n')
+        writer.writerow(('index', 'image_link', 'group_id', 'entity_name', 'entity_value'))
+        writer.writerows(rows)
+    run([f'--input={root / "input.csv"}', f'--images_dir={root / "images"}', f'--output={root / "out"}',
+         f'--model_path={model_path}', '--chooser=rules', '--runner=DirectRunner'])
+    return root
+
+
+def test_candidates_are_rebuilt_from_recorded_words(drawn_run):
+    labels = read_labels(str(drawn_run / 'labels.csv'))
+    rows = train_chooser.labelled_candidates(str(drawn_run / 'out' / 'records'), labels, load_priors())
+    assert len(rows) == len(labels)
+    features, right, row_of = train_chooser.training_matrix(rows)
+    assert features.shape[1] == len(FEATURES) and len(right) == len(row_of) == len(features)
+    # every drawn label is readable, so each row has exactly one right allowed candidate
+    assert sorted(row_of[right].tolist()) == list(range(len(labels)))
+
+
+def test_training_writes_a_model_the_pipeline_can_load(drawn_run, capsys):
+    out = drawn_run / 'chooser.json'
+    assert train_chooser.main(['--records', str(drawn_run / 'out'), '--labels', str(drawn_run / 'labels.csv'),
+                               '--out', str(out), '--folds', '2']) == 0
+    printed = capsys.readouterr().out
+    assert 'learned chooser, 2 folds by image' in printed and 'rule chooser' in printed
+    model = TreeModel(json.loads(out.read_text()))
+    assert model.trees and 0.0 <= model.probability([0.0] * len(FEATURES)) <= 1.0
