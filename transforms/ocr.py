@@ -89,12 +89,13 @@ class TesseractReader:
 
 
 def limit_detection_side(engine, side: int) -> None:
-    """Run RapidOCR's text detector on a copy whose long side is at most `side` pixels.
+    """Run RapidOCR's text detector on a copy whose long side is at most `side` pixels
+    (set before each pass: the second pass detects on a larger copy).
 
     RapidOCR detects on the whole image up to 2000 px (1.1 s of its 1.6 s per dev image) and
     offers no setting below that for large images; the recogniser still reads each box from
-    the full-resolution image, so small text stays readable. At 960 px the truth's number was
-    in the text of as many dev rows as at full size, at 0.62 s instead of 1.79 s per image.
+    the full-resolution image, so small text stays readable. On a 64-image dev sample, 960 px
+    put the truth's number in the text of as many rows as full size, at 0.62 s instead of 1.79 s.
     """
     from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
     detector = engine.text_det
