@@ -20,7 +20,7 @@ import re
 import sys
 from collections import Counter, defaultdict
 
-from pipeline.evaluate import _same_numeric, parse_value, read_labels
+from pipeline.evaluate import _same_numeric, parse_value, read_labels, same_value
 from pipeline.summary import read_records
 
 CATEGORIES = ('right', 'label unmatchable', 'image failed', 'no OCR text', 'OCR miss',
@@ -53,9 +53,9 @@ def classify(truth: str, prediction: str, ocr_text: str, candidates, failure_sta
     if not (ocr_text or '').strip():
         return 'no OCR text'
     value, unit = parsed
-    same_value = [c for c in candidates or () if abs(c['value'] - value) <= 1e-9 * max(1.0, value)]
-    if same_value:
-        return 'choice error' if any(c['unit'] == unit for c in same_value) else 'right value, wrong unit'
+    value_read = [c for c in candidates or () if same_value(c['value'], value)]
+    if value_read:
+        return 'choice error' if any(c['unit'] == unit for c in value_read) else 'right value, wrong unit'
     if round(value, 6) in numbers_in(ocr_text):
         return 'number read, not parsed'
     return 'OCR miss'

@@ -28,9 +28,14 @@ def parse_value(text: str):
     return float(number), ' '.join(unit.split())
 
 
+def same_value(value: float, truth: float) -> bool:
+    """Equal numbers under the numeric rule (a relative tolerance of 1e-9)."""
+    return abs(value - truth) <= 1e-9 * max(1.0, abs(truth))
+
+
 def _same_numeric(prediction: str, truth: str) -> bool:
     p, t = parse_value(prediction), parse_value(truth)
-    return p is not None and t is not None and p[1] == t[1] and abs(p[0] - t[0]) <= 1e-9 * max(1.0, abs(t[0]))
+    return p is not None and t is not None and p[1] == t[1] and same_value(p[0], t[0])
 
 
 def _f1(counts) -> tuple:

@@ -10,6 +10,7 @@ line, how often it repeats, whether another engine read it too, and its place in
 """
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -105,23 +106,15 @@ def _tokens_before(words: Sequence[OcrWord], first: int, quantity_text: str) -> 
     return found
 
 
-def _word_groups(words: Sequence[OcrWord]):
-    """The word sequences quantities are read from: Tesseract's words of one engine in
-    reading order; RapidOCR's boxes line by line, left to right, since its boxes are whole
-    text lines and '5.3 in' above '13 cm' must not read as '5.3 in 13 cm' ('2 in 1')."""
-    groups = {}
-    for word in words:
-        key = (word.engine, None)
-        groups.setdefault(key, []).append(word)
-    for (engine, line), group in groups.items():
-        yield sorted(group, key=lambda w: w.left) if line is not None else group
-
-
 def _quantities_by_engine(words: Sequence[OcrWord]):
-    """(quantity, the words it was read from), never spanning two engines' words."""
-    for group in _word_groups(words):
-        for quantity in find_quantities([w.text for w in group]):
-            yield quantity, group
+    """(quantity, the words it was read from): each engine's words are read on their own, in
+    reading order, so no quantity spans two engines' words."""
+    by_engine = {}
+    for word in words:
+        by_engine.setdefault(word.engine, []).append(word)
+    for own in by_engine.values():
+        for quantity in find_quantities([w.text for w in own]):
+            yield quantity, own
 
 
 def find_candidates(words: Sequence[OcrWord], entity_name: str, group_id: str, image_width: int,
@@ -135,6 +128,8 @@ def find_candidates(words: Sequence[OcrWord], entity_name: str, group_id: str, i
     lines = _line_tokens(words)
     own_keywords = set(KEYWORDS.get(entity_name, ()))
     other_dimensions = {k for e in ('width', 'depth', 'height') if e != entity_name for k in KEYWORDS[e]}
+    weight_keywords = set(KEYWORDS['item_weight'])
+    max_load_keywords = set(KEYWORDS['maximum_weight_recommendation'])
     raw = []
     for quantity, own in _quantities_by_engine(words):
         span = own[quantity.first_word:quantity.last_word + 1]
@@ -150,21 +145,22 @@ def find_candidates(words: Sequence[OcrWord], entity_name: str, group_id: str, i
             vertical=any(w.vertical for w in span),
             keyword_self=bool(own_keywords & line_tokens), keyword_before=bool(own_keywords & before),
             keyword_other=bool(other_dimensions & line_tokens),
-            keyword_weight=bool(set(KEYWORDS['item_weight']) & line_tokens),
-            keyword_max=bool(set(KEYWORDS['maximum_weight_recommendation']) & line_tokens),
+            keyword_weight=bool(weight_keywords & line_tokens),
+            keyword_max=bool(max_load_keywords & line_tokens),
             allowed=unit in allowed_units))
     return _with_features(raw, entity_name, group_id, largest, image_side, image_width, image_height, priors)
 
 
 def _with_features(raw, entity_name, group_id, largest, image_side, image_width, image_height, priors):
     keys = [(c['quantity'].value, c['unit']) for c in raw]
+    readings = Counter(keys)
     engines_by_key = {}
     for key, c in zip(keys, raw):
         engines_by_key.setdefault(key, set()).add(c['engine'])
     allowed = [c for c in raw if c['allowed']]
     sizes = sorted({c['size'] for c in allowed}, reverse=True)
-    base_values = sorted({c['quantity'].value * _TO_BASE.get(c['unit'], 1.0) for c in allowed})
     allowed_bases = [(c['quantity'].value * _TO_BASE.get(c['unit'], 1.0), c['unit']) for c in allowed]
+    base_values = sorted({base for base, _ in allowed_bases})
     xs = sorted(c['left'] + c['width'] / 2 for c in allowed)
     ys = sorted(c['top'] + c['height'] / 2 for c in allowed)
     unit_counts = {}
@@ -175,7 +171,7 @@ def _with_features(raw, entity_name, group_id, largest, image_side, image_width,
         q = c['quantity']
         value, unit = key
         base = value * _TO_BASE.get(unit, 1.0)
-        rank = base_values.index(base) / max(len(base_values) - 1, 1) if c['allowed'] else 0.0
+        rank = _rank(base_values, base) if c['allowed'] else 0.0
         features = (
             priors.unit_log_prob(entity_name, unit), priors.group_unit_log_prob(entity_name, unit, group_id),
             priors.value_log_density(entity_name, unit, value), math.log10(value) if value > 0 else -4.0,
@@ -186,7 +182,7 @@ def _with_features(raw, entity_name, group_id, largest, image_side, image_width,
             c['confidence'], float(c['vertical']),
             float(c['keyword_self']), float(c['keyword_before']), float(c['keyword_other']),
             float(c['keyword_weight']), float(c['keyword_max']),
-            float(keys.count(key) - 1), float(len(engines_by_key[key]) > 1), float(c['engine'] == 'rapidocr'),
+            float(readings[key] - 1), float(len(engines_by_key[key]) > 1), float(c['engine'] == 'rapidocr'),
             float(q.group == 'range'), float(q.group == 'range' and q.group_position == 0),
             float(q.group == 'range' and q.group_position == q.group_size - 1),
             float(q.group == 'dimensions'), float(q.group_position if q.group == 'dimensions' else -1),
@@ -205,7 +201,7 @@ def _with_features(raw, entity_name, group_id, largest, image_side, image_width,
             engine=c['engine'], confidence=round(c['confidence'] * 100, 2), vertical=c['vertical'],
             group=q.group, group_position=q.group_position, group_size=q.group_size,
             prominence=round(c['size'] / largest, 4), keyword=c['keyword_self'] or c['keyword_before'],
-            repeats=keys.count(key) - 1)
+            repeats=readings[key] - 1)
         result.append(Scored(candidate, features))
     return result
 
