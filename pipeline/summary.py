@@ -14,7 +14,7 @@ from transforms.sinks import RECORDS_DIR
 
 IMAGE_SECONDS = ('fetch_seconds', 'decode_seconds', 'inference_seconds', 'ocr_seconds')  # once per image
 ROW_SECONDS = ('choose_seconds',)  # once per row
-_COLUMNS = ('image_link', 'prediction', 'image_source', 'failure_stage') + IMAGE_SECONDS + ROW_SECONDS
+_COLUMNS = ('image_link', 'prediction', 'image_source', 'failure_stage', 'failure_reason') + IMAGE_SECONDS + ROW_SECONDS
 
 
 def read_records(output: str, columns=_COLUMNS) -> pa.Table:
@@ -30,7 +30,7 @@ def read_records(output: str, columns=_COLUMNS) -> pa.Table:
     return pa.concat_tables(tables) if tables else pa.table({c: [] for c in columns})
 
 
-def summarize(output: str, wall_seconds: float) -> dict:
+def summarize(output: str, wall_seconds: float, images_resumed: int = 0) -> dict:
     rows = read_records(output).to_pylist()
     images = {}
     for row in rows:  # stage times are per image, repeated on each of its rows
@@ -44,7 +44,10 @@ def summarize(output: str, wall_seconds: float) -> dict:
         'rows_in': len(rows),
         'predictions_made': sum(1 for r in rows if r['prediction']),
         'failures_by_stage': dict(sorted(Counter(r['failure_stage'] for r in rows if r['failure_stage']).items())),
+        'failures_by_kind': dict(Counter(failure_kind(r['failure_stage'], r['failure_reason'])
+                                         for r in rows if r['failure_stage']).most_common()),
         'images': len(images),
+        'images_resumed': images_resumed,
         'images_by_source': dict(sorted(sources.items())),
         'stage_seconds': seconds,
         'wall_seconds': round(wall_seconds, 2),
@@ -53,14 +56,22 @@ def summarize(output: str, wall_seconds: float) -> dict:
     return summary
 
 
+def failure_kind(stage: str, reason: str) -> str:
+    """'fetch: HTTP 404' from a reason such as 'HTTP 404: Not Found (not retried)': what to count by."""
+    kind = reason.split(':', 1)[0].split(';', 1)[0].strip()[:60]
+    return f'{stage}: {kind}'
+
+
 def format_summary(summary: dict) -> str:
     stage = ', '.join(f'{name} {value:.1f}' for name, value in summary['stage_seconds'].items())
     failures = ', '.join(f'{k} {v}' for k, v in summary['failures_by_stage'].items()) or 'none'
     sources = ', '.join(f'{k} {v}' for k, v in summary['images_by_source'].items()) or 'none'
     return '\n'.join([
         f"specscan: {summary['rows_in']} rows, {summary['predictions_made']} predictions, "
-        f"{summary['images']} images ({sources}) in {summary['wall_seconds']:.1f} s",
+        f"{summary['images']} images ({sources}) in {summary['wall_seconds']:.1f} s"
+        + (f", {summary['images_resumed']} images taken from the checkpoint" if summary['images_resumed'] else ''),
         f'  failures by stage: {failures}',
+        *[f'    {count:6d}  {kind}' for kind, count in summary['failures_by_kind'].items()],
         f'  seconds per stage (summed over images): {stage}',
         f"  outputs: {summary['output']}/predictions.csv, records/, failures/, summary.json",
     ])

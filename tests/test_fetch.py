@@ -1,88 +1,253 @@
-"""FetchImages: the cache, HTTP from a real server on 127.0.0.1, and failures as data."""
-import http.server
+"""FetchImages and the downloader against a real server on 127.0.0.1 that serves every fault."""
 import os
-import threading
+import socket
+import time
 
 import apache_beam as beam
 import pytest
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
 
-from tests.images import encode, noise_image
+from tests import image_server
+from transforms import download
+from transforms.download import RefusedLink, check_link, non_public_reason, retry_after_seconds
 from transforms.fetch import FAILED, FetchImageFn, cache_name
 from transforms.records import FetchedImage
-
-JPEG = encode(noise_image(32, 32))
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    routes = {
-        '/img/a.jpg': (200, 'image/jpeg', JPEG),
-        '/img/page.jpg': (200, 'image/jpeg', b'<html>not an image</html>'),
-    }
-
-    def do_GET(self):
-        status, kind, body = self.routes.get(self.path, (404, 'text/plain', b'missing'))
-        self.server.hits.append(self.path)
-        self.send_response(status)
-        self.send_header('Content-Type', kind)
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture
 def server():
-    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    httpd.hits = []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    httpd = image_server.start()
     yield httpd
     httpd.shutdown()
     httpd.server_close()
 
 
-def fetch(link, images_dir=None, retries=0):
-    fn = FetchImageFn(images_dir, timeout=5.0, retries=retries, max_bytes=1_000_000)
+def run_fn(links, images_dir=None, **settings):
+    """Every output of FetchImageFn for these links, as a real bundle: process, then finish_bundle."""
+    settings = {'timeout': 5.0, 'retries': 0, 'max_bytes': 1_000_000, 'allow_private_networks': True,
+                'backoff': 0.01, **settings}
+    fn = FetchImageFn(images_dir, **settings)
     fn.setup()
     try:
-        return list(fn.process(link))
+        fn.start_bundle()
+        outputs = []
+        for link in links:
+            outputs += list(fn.process(link, timestamp=MIN_TIMESTAMP, window=GlobalWindow()))
+        outputs += list(fn.finish_bundle())
     finally:
         fn.teardown()
+    return [_unwrap(output) for output in outputs]
 
 
-def url(server, path):
-    return f'http://127.0.0.1:{server.server_address[1]}{path}'
+def _unwrap(output):
+    if isinstance(output, beam.pvalue.TaggedOutput):
+        return beam.pvalue.TaggedOutput(output.tag, output.value.value)
+    return output.value
 
+
+def fetch_one(link, images_dir=None, **settings):
+    [output] = run_fn([link], images_dir, **settings)
+    return output
+
+
+def failure_of(output):
+    assert isinstance(output, beam.pvalue.TaggedOutput) and output.tag == FAILED, output
+    link, failure = output.value
+    assert failure.stage == 'fetch'
+    return failure.reason
+
+
+# -- the address guard, as pure functions
+
+@pytest.mark.parametrize('address, kind', [
+    ('127.0.0.1', 'loopback'), ('::1', 'loopback'), ('10.1.2.3', 'private'), ('192.168.0.10', 'private'),
+    ('172.16.5.4', 'private'), ('169.254.169.254', 'link-local'), ('fe80::1', 'link-local'),
+    ('0.0.0.0', 'unspecified'), ('240.0.0.1', 'reserved'), ('::ffff:127.0.0.1', 'loopback'),
+    ('100.64.0.1', 'not a globally routable'), ('224.0.0.1', 'multicast')])
+def test_non_public_addresses_are_named(address, kind):
+    assert kind in non_public_reason(address)
+
+
+@pytest.mark.parametrize('address', ['93.184.216.34', '8.8.8.8', '2606:2800:220:1:248:1893:25c8:1946'])
+def test_public_addresses_pass(address):
+    assert non_public_reason(address) is None
+
+
+def fake_dns(monkeypatch, answers):
+    """socket.getaddrinfo answering from a dict host -> list of addresses (or a callable)."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host not in answers:
+            return real(host, port, *args, **kwargs)
+        addresses = answers[host]() if callable(answers[host]) else answers[host]
+        family = lambda a: socket.AF_INET6 if ':' in a else socket.AF_INET  # noqa: E731
+        return [(family(a), socket.SOCK_STREAM, 6, '', (a, port)) for a in addresses]
+    monkeypatch.setattr(socket, 'getaddrinfo', getaddrinfo)
+
+
+def test_host_resolving_to_metadata_server_is_refused(monkeypatch):
+    fake_dns(monkeypatch, {'metadata.example': ['169.254.169.254'], 'shop.example': ['93.184.216.34']})
+    with pytest.raises(RefusedLink, match='169.254.169.254 is a link-local address'):
+        check_link('http://metadata.example/computeMetadata/v1/')
+    check_link('https://shop.example/a.jpg')  # public: no error
+    check_link('http://metadata.example/x', allow_private_networks=True)
+
+
+def test_one_private_answer_among_public_ones_is_refused(monkeypatch):
+    fake_dns(monkeypatch, {'mixed.example': ['93.184.216.34', '10.0.0.7']})
+    with pytest.raises(RefusedLink, match='10.0.0.7 is a private'):
+        check_link('http://mixed.example/a.jpg')
+
+
+@pytest.mark.parametrize('link', ['ftp://example.com/a.jpg', 'file:///etc/passwd', 'gopher://x/1', 'http:///a.jpg'])
+def test_other_schemes_and_hostless_links_are_refused(link):
+    with pytest.raises(RefusedLink):
+        check_link(link, allow_private_networks=True)
+
+
+def test_retry_after_is_seconds_or_an_http_date():
+    assert retry_after_seconds('7') == 7.0
+    assert retry_after_seconds('Wed, 21 Oct 2015 07:28:05 GMT', now=1445412480.0) == 5.0
+    assert retry_after_seconds('soon') is None and retry_after_seconds(None) is None
+
+
+# -- FetchImageFn on a real server
 
 def test_cache_name_is_last_path_part():
     assert cache_name('https://m.media-amazon.com/images/I/71x+Y.jpg?x=1') == '71x+Y.jpg'
+    assert cache_name('http://host/a/..') == '' and cache_name('http://host/') == ''
 
 
 def test_cached_image_is_not_fetched(server, tmp_path):
-    (tmp_path / 'a.jpg').write_bytes(JPEG)
-    [image] = fetch(url(server, '/img/a.jpg'), str(tmp_path))
-    assert isinstance(image, FetchedImage) and image.source == 'cache' and image.data == JPEG
-    assert server.hits == []
+    (tmp_path / 'a.jpg').write_bytes(image_server.product_jpeg('a.jpg'))
+    image = fetch_one(server.url('/img/a.jpg'), str(tmp_path))
+    assert isinstance(image, FetchedImage) and image.source == 'cache'
+    assert image.data == image_server.product_jpeg('a.jpg') and server.hits == []
 
 
 def test_network_image_is_fetched_and_cached_without_temp_files(server, tmp_path):
-    [image] = fetch(url(server, '/img/a.jpg'), str(tmp_path))
-    assert image.source == 'network' and image.data == JPEG
+    image = fetch_one(server.url('/img/a.jpg'), str(tmp_path))
+    assert image.source == 'network' and image.data == image_server.product_jpeg('a.jpg')
     assert os.listdir(tmp_path) == ['a.jpg']
-    assert (tmp_path / 'a.jpg').read_bytes() == JPEG
+    assert (tmp_path / 'a.jpg').read_bytes() == image.data
 
 
-@pytest.mark.parametrize('path, reason', [('/img/gone.jpg', '404'), ('/img/page.jpg', 'not an image')])
-def test_bad_links_become_fetch_failures(server, tmp_path, path, reason):
-    [output] = fetch(url(server, path), str(tmp_path))
-    assert isinstance(output, beam.pvalue.TaggedOutput) and output.tag == FAILED
-    link, failure = output.value
-    assert link == url(server, path) and failure.stage == 'fetch' and reason in failure.reason
-    assert os.listdir(tmp_path) == []
+def test_404_is_final_at_once(server, tmp_path):
+    reason = failure_of(fetch_one(server.url('/status/404/a.jpg'), str(tmp_path), retries=3))
+    assert reason.startswith('HTTP 404') and 'not retried' in reason
+    assert len(server.hits) == 1 and os.listdir(tmp_path) == []
 
 
-def test_unsupported_scheme_is_a_failure():
-    [output] = fetch('ftp://example.com/a.jpg')
-    assert output.tag == FAILED and 'unsupported scheme' in output.value[1].reason
+def test_500_that_never_recovers_is_retried_then_recorded(server):
+    reason = failure_of(fetch_one(server.url('/status/500/a.jpg'), retries=2))
+    assert reason.startswith('HTTP 500') and 'gave up after 3 tries' in reason
+    assert len(server.hits) == 3
+
+
+def test_503_that_recovers_gives_the_image(server):
+    image = fetch_one(server.url('/flaky/2/a.jpg'), retries=3)
+    assert isinstance(image, FetchedImage) and len(server.hits) == 3
+
+
+def test_retry_after_is_honoured(server):
+    started = time.monotonic()
+    image = fetch_one(server.url('/retry-after/1/a.jpg'), retries=1)
+    assert isinstance(image, FetchedImage) and len(server.hits) == 2
+    assert time.monotonic() - started >= 1.0  # waited as asked, not the 0.01 s backoff
+
+
+def test_retry_after_beyond_the_cap_is_cut_to_the_cap(server):
+    image = fetch_one(server.url('/retry-after/3600/a.jpg'), retries=1, max_retry_after=0.2, deadline=10.0)
+    assert isinstance(image, FetchedImage)
+
+
+def test_retry_after_beyond_the_deadline_fails_without_waiting(server):
+    started = time.monotonic()
+    reason = failure_of(fetch_one(server.url('/retry-after/3600/a.jpg'), retries=1, deadline=2.0))
+    assert reason.startswith('deadline') and 'HTTP 429' in reason
+    assert time.monotonic() - started < 2.0
+
+
+def test_timeout_is_recorded(server):
+    reason = failure_of(fetch_one(server.url('/slow/3/a.jpg'), timeout=0.3))
+    assert reason.startswith('timeout') and 'gave up after 1 try' in reason
+
+
+def test_slow_drip_is_cut_at_the_deadline(server):
+    started = time.monotonic()
+    reason = failure_of(fetch_one(server.url('/drip/a.jpg'), timeout=5.0, deadline=1.0))
+    assert reason.startswith('deadline')
+    assert time.monotonic() - started < 5.0
+
+
+def test_connection_reset_mid_body_is_retried_then_recorded(server):
+    reason = failure_of(fetch_one(server.url('/reset/a.jpg'), retries=1))
+    assert reason.startswith('connection') and 'gave up after 2 tries' in reason
+    assert len(server.hits) == 2
+
+
+@pytest.mark.parametrize('path, expected', [
+    ('/big/a.jpg', 'too large: the body passed the cap'),
+    ('/big-declared/a.jpg', 'too large: Content-Length'),
+    ('/html/a.jpg', 'not an image'),
+    ('/empty/a.jpg', 'empty'),
+])
+def test_bad_bodies_are_recorded(server, tmp_path, path, expected):
+    reason = failure_of(fetch_one(server.url(path), str(tmp_path)))
+    assert reason.startswith(expected)
+    assert os.listdir(tmp_path) == []  # nothing bad is cached
+
+
+def test_loopback_is_refused_by_default_without_a_request(server):
+    reason = failure_of(fetch_one(server.url('/img/a.jpg'), allow_private_networks=False))
+    assert reason.startswith('refused') and '127.0.0.1 is a loopback address' in reason
+    assert '--allow_private_networks' in reason and server.hits == []
+
+
+def test_gs_links_are_refused_by_default():
+    reason = failure_of(fetch_one('gs://some-bucket/a.jpg', allow_private_networks=False))
+    assert reason.startswith('refused') and 'gs://' in reason
+
+
+def test_redirect_to_loopback_is_refused(server, monkeypatch):
+    """A 'public' server (127.0.0.2, declared public for this test) redirects to 127.0.0.1."""
+    outside = image_server.start(host='127.0.0.2')
+    try:
+        real = download.non_public_reason
+        monkeypatch.setattr(download, 'non_public_reason',
+                            lambda address: None if address == '127.0.0.2' else real(address))
+        target = server.url('/img/secret.jpg')
+        reason = failure_of(fetch_one(outside.url(f'/redirect/a.jpg?to={target}'), allow_private_networks=False))
+        assert reason.startswith('refused') and '127.0.0.1 is a loopback address' in reason
+        assert len(outside.hits) == 1 and server.hits == []
+        # the same redirect is followed when private networks are allowed
+        assert isinstance(fetch_one(outside.url(f'/redirect/a.jpg?to={target}')), FetchedImage)
+    finally:
+        outside.shutdown()
+        outside.server_close()
+
+
+def test_dns_rebinding_is_caught_when_the_socket_opens(server, monkeypatch):
+    """The check sees a public address, the connection then gets 127.0.0.1: refused before any request."""
+    answers = iter([['93.184.216.34']])
+    fake_dns(monkeypatch, {'rebind.example': lambda: next(answers, ['127.0.0.1'])})
+    link = f'http://rebind.example:{server.server_address[1]}/img/a.jpg'
+    reason = failure_of(fetch_one(link, allow_private_networks=False))
+    assert reason.startswith('refused') and 'reached 127.0.0.1' in reason
+    assert server.hits == []
+
+
+def test_many_downloads_are_in_flight_at_once(server):
+    server.latency = 0.3
+    outputs = run_fn([server.url(f'/img/{i}.jpg') for i in range(12)], concurrency=8)
+    assert sorted(o.link for o in outputs) == sorted(server.url(f'/img/{i}.jpg') for i in range(12))
+    assert all(isinstance(o, FetchedImage) for o in outputs)
+    assert server.max_in_flight >= 6
+
+
+def test_one_at_a_time_when_concurrency_is_one(server):
+    server.latency = 0.05
+    outputs = run_fn([server.url(f'/img/{i}.jpg') for i in range(5)], concurrency=1)
+    assert len(outputs) == 5 and server.max_in_flight == 1

@@ -4,16 +4,24 @@ The cache (`--images_dir`, local or gs://) holds images named by the last path p
 link, as challenge downloaders leave them. An image found there is not fetched; one fetched
 over the network is written back when the cache is writable, through a temporary name and a
 rename so that a killed run never leaves half an image that a later run would trust.
+
+Fetching waits on the network, not the CPU, so each DoFn instance keeps up to `concurrency`
+downloads in flight on a thread pool (opened in setup(), like the HTTP session) and hands on
+each image as soon as it arrives; the last ones are drained in finish_bundle(). How a single
+download is guarded, capped and retried is `transforms.download`.
 """
 import posixpath
 import time
 import uuid
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Optional
 from urllib.parse import urlparse
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms.download import LIFT, Downloader, DownloadError, RefusedLink
 from transforms.records import Failure, FetchedImage
 from transforms.preprocess import sniff_image_format
 
@@ -21,39 +29,69 @@ FAILED = 'failed'
 
 
 def cache_name(link: str) -> str:
-    """The file name an image has in the cache: the last part of the link's path."""
-    return posixpath.basename(urlparse(link).path)
+    """The file name an image has in the cache: the last part of the link's path ('' if none)."""
+    name = posixpath.basename(urlparse(link).path)
+    return '' if name in ('.', '..') else name
 
 
 class FetchImageFn(beam.DoFn):
-    """link -> FetchedImage, or (link, Failure) on the FAILED output. One HTTP session per DoFn."""
+    """link -> FetchedImage, or (link, Failure) on the FAILED output, many links in flight at once."""
 
-    def __init__(self, images_dir: Optional[str], timeout: float, retries: int, max_bytes: int):
+    def __init__(self, images_dir: Optional[str], timeout: float = 20.0, retries: int = 3,
+                 max_bytes: int = 50 * 1024 * 1024, concurrency: int = 32, deadline: float = 60.0,
+                 allow_private_networks: bool = False, backoff: float = 0.5, max_retry_after: float = 30.0):
         self.images_dir = images_dir
         self.timeout = timeout
         self.retries = retries
         self.max_bytes = max_bytes
+        self.concurrency = max(1, concurrency)
+        self.deadline = deadline
+        self.allow_private_networks = allow_private_networks
+        self.backoff = backoff
+        self.max_retry_after = max_retry_after
         self.from_cache = beam.metrics.Metrics.counter('FetchImages', 'images_from_cache')
         self.from_network = beam.metrics.Metrics.counter('FetchImages', 'images_from_network')
         self.failures = beam.metrics.Metrics.counter('FetchImages', 'fetch_failures')
 
     def setup(self):
-        import requests
-        from requests.adapters import HTTPAdapter
-        from urllib3.util.retry import Retry
-        retry = Retry(total=self.retries, connect=self.retries, read=self.retries, backoff_factor=0.5,
-                      status_forcelist=(429, 500, 502, 503, 504), respect_retry_after_header=True,
-                      allowed_methods=('GET',))
-        self.session = requests.Session()
-        self.session.headers['User-Agent'] = 'specscan/0.1 (+https://github.com/specscan)'
-        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
-        self.session.mount('http://', adapter)
-        self.session.mount('https://', adapter)
+        self.downloader = Downloader(
+            self.timeout, self.retries, self.max_bytes, self.deadline, self.allow_private_networks,
+            pool_size=self.concurrency, backoff=self.backoff, max_retry_after=self.max_retry_after,
+            is_image=lambda head: sniff_image_format(head) is not None)
+        self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix='fetch')
+        self.in_flight = {}
 
     def teardown(self):
-        self.session.close()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.downloader.close()
 
-    def process(self, link: str):
+    def start_bundle(self):
+        self.in_flight = {}
+
+    def process(self, link: str, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
+        self.in_flight[self.pool.submit(self.fetch, link)] = (timestamp, window)
+        done = self._wait(block=len(self.in_flight) >= self.concurrency)
+        yield from self._outputs(done)
+
+    def finish_bundle(self):
+        while self.in_flight:
+            yield from self._outputs(self._wait(block=True))
+
+    def _wait(self, block: bool):
+        done, _ = wait(list(self.in_flight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        return [(future.result(), *self.in_flight.pop(future)) for future in done]
+
+    def _outputs(self, done):
+        for output, timestamp, window in done:
+            if isinstance(output, FetchedImage):
+                (self.from_cache if output.source == 'cache' else self.from_network).inc()
+                yield WindowedValue(output, timestamp, [window])
+            else:
+                self.failures.inc()
+                yield beam.pvalue.TaggedOutput(FAILED, WindowedValue(output, timestamp, [window]))
+
+    def fetch(self, link: str):
+        """FetchedImage, or (link, Failure): runs on the pool's threads and never raises."""
         started = time.perf_counter()
         try:
             data, source = self._read_cached(link), 'cache'
@@ -62,12 +100,11 @@ class FetchImageFn(beam.DoFn):
             _check_body(data, self.max_bytes)
             if source == 'network':  # only a checked image is cached
                 self._write_cache(link, data)
+        except DownloadError as error:
+            return link, Failure('fetch', str(error)[:500])
         except Exception as error:  # one bad link never fails the job
-            self.failures.inc()
-            yield beam.pvalue.TaggedOutput(FAILED, (link, Failure.from_error('fetch', error)))
-            return
-        (self.from_cache if source == 'cache' else self.from_network).inc()
-        yield FetchedImage(link, data, source, time.perf_counter() - started)
+            return link, Failure.from_error('fetch', error)
+        return FetchedImage(link, data, source, time.perf_counter() - started)
 
     def _cache_path(self, link: str) -> Optional[str]:
         name = cache_name(link)
@@ -83,20 +120,12 @@ class FetchImageFn(beam.DoFn):
             return handle.read(self.max_bytes + 1)
 
     def _download(self, link: str) -> bytes:
-        scheme = urlparse(link).scheme.lower()
-        if scheme == 'gs':
+        if urlparse(link).scheme.lower() == 'gs':
+            if not self.allow_private_networks:
+                raise RefusedLink(f'refused: gs:// links read the job\'s own buckets ({LIFT})')
             with FileSystems.open(link) as handle:
                 return handle.read(self.max_bytes + 1)
-        if scheme not in ('http', 'https'):
-            raise ValueError(f'unsupported scheme {scheme!r}; expected http, https or gs')
-        with self.session.get(link, timeout=(min(self.timeout, 10.0), self.timeout), stream=True) as response:
-            response.raise_for_status()
-            body = bytearray()
-            for chunk in response.iter_content(64 * 1024):
-                body.extend(chunk)
-                if len(body) > self.max_bytes:
-                    break
-        return bytes(body)
+        return self.downloader.get(link)
 
     def _write_cache(self, link: str, data: bytes) -> None:
         """Best effort: a read-only cache only means the next run fetches again."""
@@ -116,21 +145,22 @@ class FetchImageFn(beam.DoFn):
 
 
 def _check_body(data: bytes, max_bytes: int) -> bytes:
+    """The bytes, if they can be an image: the magic number decides, not a header or a file name."""
     if len(data) > max_bytes:
-        raise ValueError(f'image larger than {max_bytes} bytes')
+        raise DownloadError(f'too large: over the cap of {max_bytes} bytes')
     if not data:
-        raise ValueError('empty body')
+        raise DownloadError('empty: zero bytes')
     if sniff_image_format(data) is None:
-        raise ValueError(f'not an image (starts with {data[:16]!r})')
+        raise DownloadError(f'not an image: starts with {data[:16]!r}')
     return data
 
 
 class FetchImages(beam.PTransform):
     """PCollection[link] -> FetchedImage (main) and (link, Failure) (tag FAILED)."""
 
-    def __init__(self, images_dir, timeout=20.0, retries=3, max_bytes=50 * 1024 * 1024):
+    def __init__(self, images_dir, **settings):
         super().__init__()
-        self.fn = FetchImageFn(images_dir, timeout, retries, max_bytes)
+        self.fn = FetchImageFn(images_dir, **settings)
 
     def expand(self, links):
         return links | 'Fetch' >> beam.ParDo(self.fn).with_outputs(FAILED, main='images')

@@ -45,7 +45,7 @@ def header_size(data: bytes) -> tuple:
         with Image.open(io.BytesIO(data)) as image:
             return image.size
     except Image.DecompressionBombError as error:
-        raise ValueError(f'image exceeds the pixel limit ({error})') from error
+        raise TooManyPixels(f'image exceeds the pixel limit ({error})') from error
 
 
 def decode_rgb(data: bytes):
@@ -82,6 +82,17 @@ def _prepare(image, cnn_size: int, ocr_max_side: int):
     return cnn_input.numpy(), grey.numpy()[..., 0]
 
 
+class TooManyPixels(ValueError):
+    """An image whose header announces more pixels than the limit (a decompression bomb, or just huge)."""
+
+
+def decode_failure(error: Exception) -> Failure:
+    """A decode failure whose reason starts with its kind: 'pixel limit: ...' or 'undecodable: ...'."""
+    kind = 'pixel limit' if isinstance(error, TooManyPixels) else 'undecodable'
+    detail = f'{type(error).__name__}: {error}'.replace('\n', ' ')
+    return Failure('decode', f'{kind}: {detail}'[:500])
+
+
 class PreprocessBatchFn(beam.DoFn):
     """list[FetchedImage] -> DecodedImage each, or (link, Failure) on FAILED; and for every
     image, decoded or not, (link, ImageFacts) on FACTS so its rows know where it came from."""
@@ -100,7 +111,7 @@ class PreprocessBatchFn(beam.DoFn):
                 decoded = self._decode(fetched, started)
             except Exception as error:
                 self.failures.inc()
-                yield beam.pvalue.TaggedOutput(FAILED, (fetched.link, Failure.from_error('decode', error)))
+                yield beam.pvalue.TaggedOutput(FAILED, (fetched.link, decode_failure(error)))
                 facts = ImageFacts(fetched.link, fetched.source, 0, 0, fetched.seconds,
                                    time.perf_counter() - started)
                 yield beam.pvalue.TaggedOutput(FACTS, (fetched.link, facts))
@@ -112,7 +123,7 @@ class PreprocessBatchFn(beam.DoFn):
     def _decode(self, fetched: FetchedImage, started: float) -> DecodedImage:
         width, height = header_size(fetched.data)
         if width * height > self.max_pixels:
-            raise ValueError(f'{width}x{height} image exceeds the pixel limit of {self.max_pixels} pixels')
+            raise TooManyPixels(f'{width}x{height} image exceeds the limit of {self.max_pixels} pixels')
         cnn_input, ocr_image = _prepare(decode_rgb(fetched.data), self.cnn_size, self.ocr_max_side)
         facts = ImageFacts(fetched.link, fetched.source, width, height, fetched.seconds,
                            time.perf_counter() - started)

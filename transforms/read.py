@@ -8,6 +8,7 @@ in a second; the rows are then reshuffled so later stages spread out.
 import csv
 import io
 from typing import Iterator, Union
+from urllib.parse import urlparse
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -33,11 +34,20 @@ def validate_row(ordinal: int, fields: list) -> Union[Row, RejectedRow]:
         return reject('empty index')
     if not link:
         return reject('empty image_link')
-    if '://' not in link:
+    if not _looks_like_url(link):
         return reject(f'image_link is not a URL: {link[:100]!r}')
     if entity not in ENTITY_UNITS:
         return reject(f'unknown entity_name {entity[:50]!r}; expected one of {", ".join(sorted(ENTITY_UNITS))}')
     return Row(ordinal, index, link, group_id, entity)
+
+
+def _looks_like_url(link: str) -> bool:
+    """scheme://host/... with no blanks; which schemes and hosts may be fetched is fetch's to decide."""
+    try:
+        parsed = urlparse(link)
+    except ValueError:  # e.g. an unbalanced '[' in the host
+        return False
+    return bool(parsed.scheme and parsed.netloc) and not any(c.isspace() for c in link)
 
 
 def check_header(header: list) -> None:
@@ -47,17 +57,36 @@ def check_header(header: list) -> None:
 
 
 def parse_csv_text(text: str) -> Iterator[Union[Row, RejectedRow]]:
-    """Every non-blank data row of the CSV text, validated; the header row is checked and skipped."""
+    """Every non-blank data row of the CSV text, validated; the header row is checked and skipped.
+
+    An index seen before is rejected (its first row is kept): predictions.csv is keyed by index.
+    """
     reader = csv.reader(io.StringIO(text, newline=''))
     header = next(reader, None)
     if header is None:
         return
     check_header(header)
-    ordinal = 0
-    for fields in reader:
+    ordinal, first_seen = 0, {}
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:  # e.g. a field over csv.field_size_limit(): that row only
+            yield RejectedRow(ordinal, '', '', '', '', Failure('read', f'malformed CSV row: {error}'))
+            ordinal += 1
+            continue
         if not fields:
             continue
-        yield validate_row(ordinal, fields)
+        row = validate_row(ordinal, fields)
+        if isinstance(row, Row):
+            if row.index in first_seen:
+                row = RejectedRow(ordinal, row.index, row.image_link, row.group_id, row.entity_name,
+                                  Failure('read', f'repeated index: {row.index[:50]!r} was first seen on data '
+                                                  f'row {first_seen[row.index] + 1}'))
+            else:
+                first_seen[row.index] = ordinal
+        yield row
         ordinal += 1
 
 

@@ -1,0 +1,241 @@
+"""A real HTTP server on 127.0.0.1 that serves generated images and every fault a fetcher meets.
+
+Used by the fetch and pipeline tests and by the benchmarks under bench/. The path says what
+to serve, so one server covers every case (NAME is any file name; images are drawn from it):
+
+  /img/NAME                 a JPEG with the product text "Net Wt <n> g" (n from NAME)
+  /status/CODE/NAME         answers CODE, always
+  /flaky/N/NAME             503 for the first N requests of this path, then the image
+  /retry-after/S/NAME       429 with Retry-After: S the first time, then the image
+  /slow/S/NAME              waits S seconds before answering
+  /drip/NAME                announces 100 kB, then sends a byte every 0.2 s
+  /reset/NAME               announces the whole JPEG, sends half, then resets the connection
+  /big/NAME                 a body of 3 MB with no Content-Length (streamed past any small cap)
+  /big-declared/NAME        Content-Length: 3 MB (refused before reading)
+  /html/NAME                an HTML page served as image/jpeg
+  /truncated/NAME           the first half of a JPEG
+  /empty/NAME               zero bytes, 200
+  /bomb/NAME                a 20000x20000 one-bit PNG of about 50 kB (400 M pixels when decoded)
+  /cmyk/NAME, /gray16/NAME, /palette/NAME, /animated/NAME   valid images in unusual modes
+  /redirect/NAME?to=URL     302 to URL
+
+`server.latency` adds seconds to every answer (the fetch benchmark sets 0.05); `server.hits`
+lists every path requested, in order; `server.max_in_flight` is the most requests it was
+answering at once.
+"""
+import http.server
+import io
+import socket
+import struct
+import threading
+import time
+import zlib
+from functools import lru_cache
+from urllib.parse import parse_qs, urlparse
+
+from PIL import Image, ImageDraw, ImageFont
+
+FONT_PATHS = ('/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf',)
+
+
+def _font(size):
+    for path in FONT_PATHS:
+        try:
+            return ImageFont.truetype(path, size)
+        except OSError:
+            pass
+    return ImageFont.load_default()
+
+
+@lru_cache(maxsize=4096)
+def product_jpeg(name: str) -> bytes:
+    """A label image whose weight depends on the name, so every image reads differently."""
+    grams = 100 + sum(name.encode()) % 900
+    image = Image.new('RGB', (640, 320), 'white')
+    draw = ImageDraw.Draw(image)
+    draw.text((40, 60), 'Rolled Oats', fill='black', font=_font(48))
+    draw.text((40, 170), f'Net Wt {grams} g', fill='black', font=_font(56))
+    return _encode(image, 'JPEG', quality=90)
+
+
+def grams_in(name: str) -> int:
+    return 100 + sum(name.encode()) % 900
+
+
+def _encode(image, fmt, **kwargs) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **kwargs)
+    return out.getvalue()
+
+
+@lru_cache(maxsize=1)
+def bomb_png(side: int = 20000) -> bytes:
+    """A one-bit PNG of side x side, all black: a few kB on the wire, 400 M pixels decoded."""
+    def chunk(kind, data):
+        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+    row = b'\x00' * (1 + (side + 7) // 8)
+    compressor = zlib.compressobj(9)
+    body = b''.join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    header = struct.pack('>IIBBBBB', side, side, 1, 0, 0, 0, 0)
+    return b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', header) + chunk(b'IDAT', body) + chunk(b'IEND', b'')
+
+
+@lru_cache(maxsize=None)
+def unusual_image(mode: str) -> bytes:
+    """Valid images that decoders often get wrong: CMYK JPEG, 16-bit grey PNG, palette PNG, animated GIF."""
+    base = Image.open(io.BytesIO(product_jpeg('unusual.jpg')))
+    if mode == 'cmyk':
+        return _encode(base.convert('CMYK'), 'JPEG')
+    if mode == 'gray16':
+        return _encode(base.convert('I').point(lambda v: v * 256).convert('I;16'), 'PNG')
+    if mode == 'palette':
+        return _encode(base.convert('P', palette=Image.ADAPTIVE), 'PNG')
+    if mode == 'animated':
+        frames = [base.convert('P'), Image.new('P', base.size, 0)]
+        return _encode(frames[0], 'GIF', save_all=True, append_images=frames[1:], duration=200, loop=0)
+    raise ValueError(mode)
+
+
+class FaultHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.server.hits.append(self.path)
+        with self.server.lock:
+            self.server.in_flight += 1
+            self.server.max_in_flight = max(self.server.max_in_flight, self.server.in_flight)
+        try:
+            if self.server.latency:
+                time.sleep(self.server.latency)
+            self._answer()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a cap, a deadline): what these faults are for
+        finally:
+            with self.server.lock:
+                self.server.in_flight -= 1
+
+    def _answer(self):
+        parsed = urlparse(self.path)
+        parts = parsed.path.strip('/').split('/')
+        kind, name = parts[0], parts[-1]
+        with self.server.lock:
+            self.server.counts[parsed.path] = count = self.server.counts.get(parsed.path, 0) + 1
+        if kind == 'img':
+            self._send(200, product_jpeg(name))
+        elif kind == 'status':
+            self._send(int(parts[1]), b'error page', 'text/plain')
+        elif kind == 'flaky':
+            if count <= int(parts[1]):
+                self._send(503, b'busy', 'text/plain')
+            else:
+                self._send(200, product_jpeg(name))
+        elif kind == 'retry-after':
+            if count == 1:
+                self._send(429, b'slow down', 'text/plain', {'Retry-After': parts[1]})
+            else:
+                self._send(200, product_jpeg(name))
+        elif kind == 'slow':
+            time.sleep(float(parts[1]))
+            self._send(200, product_jpeg(name))
+        elif kind == 'drip':
+            self._drip()
+        elif kind == 'reset':
+            self._reset(product_jpeg(name))
+        elif kind == 'big':
+            self._stream_unsized(b'\xff\xd8\xff\xe0' + b'\0' * (3 * 1024 * 1024))
+        elif kind == 'big-declared':
+            self._send(200, b'\xff\xd8\xff\xe0' + b'\0' * (3 * 1024 * 1024))
+        elif kind == 'html':
+            self._send(200, b'<!doctype html><html><body>Sorry, this image moved</body></html>')
+        elif kind == 'truncated':
+            data = product_jpeg(name)
+            self._send(200, data[:len(data) // 2])
+        elif kind == 'empty':
+            self._send(200, b'')
+        elif kind == 'bomb':
+            self._send(200, bomb_png(), 'image/png')
+        elif kind in ('cmyk', 'gray16', 'palette', 'animated'):
+            self._send(200, unusual_image(kind))
+        elif kind == 'redirect':
+            target = parse_qs(parsed.query)['to'][0]
+            self._send(302, b'', 'text/plain', {'Location': target})
+        else:
+            self._send(404, b'not found', 'text/plain')
+
+    def _send(self, status, body, content_type='image/jpeg', headers=None):
+        self.send_response(status)
+        self.send_header('Content-Type', content_type)
+        self.send_header('Content-Length', str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _drip(self):
+        self.send_response(200)
+        self.send_header('Content-Type', 'image/jpeg')
+        self.send_header('Content-Length', '100000')
+        self.end_headers()
+        try:
+            self.wfile.write(b'\xff\xd8\xff\xe0')
+            for _ in range(1000):
+                self.wfile.write(b'\0')
+                self.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            pass
+        self.close_connection = True
+
+    def _reset(self, body):
+        self.send_response(200)
+        self.send_header('Content-Type', 'image/jpeg')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[:len(body) // 2])
+        self.wfile.flush()
+        # SO_LINGER 0: close() sends a TCP reset instead of a clean end of stream
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+    def _stream_unsized(self, body):
+        self.send_response(200)
+        self.send_header('Content-Type', 'image/jpeg')
+        self.send_header('Connection', 'close')
+        self.end_headers()
+        try:
+            for start in range(0, len(body), 65536):
+                self.wfile.write(body[start:start + 65536])
+        except OSError:
+            pass
+        self.close_connection = True
+
+
+class ImageServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, latency: float = 0.0, host: str = '127.0.0.1'):
+        super().__init__((host, 0), FaultHandler)
+        self.latency = latency
+        self.hits = []
+        self.counts = {}
+        self.lock = threading.Lock()
+        self.in_flight = self.max_in_flight = 0
+
+    @property
+    def base(self) -> str:
+        return f'http://{self.server_address[0]}:{self.server_address[1]}'
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+
+def start(latency: float = 0.0, host: str = '127.0.0.1') -> ImageServer:
+    """A running server on a free port (a daemon thread); call .shutdown() and .server_close()."""
+    server = ImageServer(latency, host)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

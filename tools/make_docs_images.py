@@ -1,0 +1,105 @@
+"""Redraw the README's pictures from the bundled sample: docs/report.png and docs/annotated.jpg.
+
+    .venv/bin/python tools/make_docs_images.py [--run OUT] [--index 6]
+
+Runs the pipeline on samples/ (unless --run names an output folder of that run already),
+builds the HTML report with samples/labels.csv, screenshots it with headless Chromium
+(cropped to the page, at most 300 kB) and annotates one row's image (the sample's one wrong
+row by default).
+"""
+import argparse
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from pipeline import report  # noqa: E402
+from transforms.annotate import annotate  # noqa: E402
+from transforms.fetch import cache_name  # noqa: E402
+
+SAMPLES = 'samples'                 # paths relative to ROOT, as the report will show them
+DEFAULT_RUN = os.path.join('out', 'docs-sample')
+MAX_PNG_BYTES = 300_000
+BACKGROUND = (250, 250, 250)  # the report's page colour
+
+
+def run_sample(out: str) -> None:
+    subprocess.run([sys.executable, '-m', 'pipeline.run', '--input', os.path.join(SAMPLES, 'input.csv'),
+                    '--images_dir', os.path.join(SAMPLES, 'images'), '--output', out], cwd=ROOT, check=True)
+
+
+def screenshot(html_path: str, png_path: str, width: int = 1280, height: int = 1600) -> None:
+    """The page as headless Chromium draws it, cropped below the last non-background row."""
+    binary = shutil.which('chromium') or shutil.which('chromium-browser')
+    if not binary:
+        raise SystemExit('no chromium on PATH: `make chromium` installs it')
+    with tempfile.TemporaryDirectory() as profile:
+        raw = os.path.join(profile, 'shot.png')
+        subprocess.run([binary, '--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars',
+                        f'--user-data-dir={profile}', '--virtual-time-budget=5000', f'--screenshot={raw}',
+                        f'--window-size={width},{height}', 'file://' + os.path.abspath(html_path)],
+                       check=True, capture_output=True, timeout=120)
+        image = Image.open(raw).convert('RGB')
+    content = Image.eval(image, lambda v: 255 if v < 245 else 0).convert('L').getbbox()
+    if content:
+        image = image.crop((0, 0, width, min(height, content[3] + 24)))
+    for scale in (1.0, 0.85, 0.7, 0.55):
+        shown = image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS)
+        out = io.BytesIO()
+        shown.save(out, format='PNG', optimize=True)
+        if out.tell() > MAX_PNG_BYTES:
+            out = io.BytesIO()
+            shown.quantize(256).save(out, format='PNG', optimize=True)
+        if out.tell() <= MAX_PNG_BYTES:
+            break
+    with open(png_path, 'wb') as handle:
+        handle.write(out.getvalue())
+
+
+def annotated_sample(run: str, index: str, jpg_path: str) -> None:
+    records = report.load_records(run)
+    if index not in records:
+        raise SystemExit(f'no row {index!r} in {run}')
+    result = report.result_from_record(records[index])
+    with open(os.path.join(SAMPLES, 'images', cache_name(result.image_link)), 'rb') as handle:
+        data = handle.read()
+    with open(jpg_path, 'wb') as handle:
+        handle.write(annotate(data, result, max_side=800))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--run', help=f'An output folder of the pipeline on samples/ (default: run it now '
+                                      f'into {DEFAULT_RUN}).')
+    parser.add_argument('--index', default='6', help='The row whose annotated image is drawn.')
+    parser.add_argument('--docs', default='docs')
+    args = parser.parse_args(argv)
+    os.chdir(ROOT)
+    os.makedirs(args.docs, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work:
+        run = args.run or DEFAULT_RUN
+        if not args.run:
+            run_sample(run)
+        page = os.path.join(work, 'report.html')
+        code = report.main(['--labels', os.path.join(SAMPLES, 'labels.csv'), '--predictions',
+                            os.path.join(run, 'predictions.csv'), '--records', run,
+                            '--images_dir', os.path.join(SAMPLES, 'images'), '--out', page])
+        if code:
+            return code
+        annotated_sample(run, args.index, os.path.join(args.docs, 'annotated.jpg'))
+        screenshot(page, os.path.join(args.docs, 'report.png'))
+    for name in ('report.png', 'annotated.jpg'):
+        path = os.path.join(args.docs, name)
+        print(f'{path}: {os.path.getsize(path) // 1024} kB')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
