@@ -239,3 +239,49 @@ def start(latency: float = 0.0, host: str = '127.0.0.1') -> ImageServer:
     server = ImageServer(latency, host)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+# Every bad input of a nightly job, as rows of one CSV against a running server:
+# (case, CSV line after the index, expected failure stage or '' for rows that must be read).
+BAD_INPUT_CASES = (
+    ('good image', 'LINK/img/good.jpg,1,item_weight', ''),
+    ('CMYK JPEG', 'LINK/cmyk/c.jpg,1,item_weight', ''),
+    ('16-bit grey PNG', 'LINK/gray16/g.png,1,item_weight', ''),
+    ('palette PNG', 'LINK/palette/p.png,1,item_weight', ''),
+    ('animated GIF', 'LINK/animated/a.gif,1,item_weight', ''),
+    ('503 twice, then the image', 'LINK/flaky/2/f.jpg,1,item_weight', ''),
+    ('429 with Retry-After: 1', 'LINK/retry-after/1/r.jpg,1,item_weight', ''),
+    ('missing field', 'LINK/img/m.jpg,1', 'read'),
+    ('extra field', 'LINK/img/e.jpg,1,item_weight,surplus', 'read'),
+    ('repeated index', None, 'read'),
+    ('empty image_link', ',1,item_weight', 'read'),
+    ('non-URL image_link', 'not a link,1,item_weight', 'read'),
+    ('unknown entity_name', 'LINK/img/u.jpg,1,shoe_size', 'read'),
+    ('404', 'LINK/status/404/n.jpg,1,item_weight', 'fetch'),
+    ('500 that never recovers', 'LINK/status/500/s.jpg,1,item_weight', 'fetch'),
+    ('timeout', 'LINK/slow/5/t.jpg,1,item_weight', 'fetch'),
+    ('slow drip', 'LINK/drip/d.jpg,1,item_weight', 'fetch'),
+    ('connection reset mid-body', 'LINK/reset/x.jpg,1,item_weight', 'fetch'),
+    ('body over the cap', 'LINK/big/b.jpg,1,item_weight', 'fetch'),
+    ('HTML instead of an image', 'LINK/html/h.jpg,1,item_weight', 'fetch'),
+    ('zero-byte file', 'LINK/empty/z.jpg,1,item_weight', 'fetch'),
+    ('truncated JPEG', 'LINK/truncated/tr.jpg,1,item_weight', 'decode'),
+    ('decompression bomb 20000x20000 PNG', 'LINK/bomb/bomb.png,1,item_weight', 'decode'),
+)
+# Settings that make the slow faults quick to meet (a bigger cap than the test images need).
+BAD_INPUT_OPTIONS = ('--fetch_timeout=1', '--fetch_retries=2', '--fetch_deadline=3', '--max_image_bytes=1000000')
+
+
+def write_bad_input_csv(server: ImageServer, path: str) -> dict:
+    """The CSV of BAD_INPUT_CASES; returns {index: (case, expected stage)} in file order."""
+    lines, expected = ['index,image_link,group_id,entity_name'], {}
+    for number, (case, rest, stage) in enumerate(BAD_INPUT_CASES):
+        if rest is None:  # a repeat of the first row's index
+            index, rest = '0', 'LINK/img/again.jpg,1,item_weight'
+        else:
+            index = str(number)
+        lines.append(f'{index},{rest.replace("LINK", server.base)}')
+        expected[f'{index}#{number}'] = (case, stage)
+    with open(path, 'w') as handle:
+        handle.write('\n'.join(lines) + '\n')
+    return expected
