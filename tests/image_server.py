@@ -18,6 +18,7 @@ to serve, so one server covers every case (NAME is any file name; images are dra
   /bomb/NAME                a 20000x20000 one-bit PNG of about 50 kB (400 M pixels when decoded)
   /cmyk/NAME, /gray16/NAME, /palette/NAME, /animated/NAME   valid images in unusual modes
   /redirect/NAME?to=URL     302 to URL
+  /body/NAME                whatever bytes `server.bodies[NAME]` holds (for property tests)
 
 `server.latency` adds seconds to every answer (the fetch benchmark sets 0.05); `server.hits`
 lists every path requested, in order; `server.max_in_flight` is the most requests it was
@@ -159,6 +160,8 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
             self._send(200, bomb_png(), 'image/png')
         elif kind in ('cmyk', 'gray16', 'palette', 'animated'):
             self._send(200, unusual_image(kind))
+        elif kind == 'body':
+            self._send(200, self.server.bodies.get(name, b''))
         elif kind == 'redirect':
             target = parse_qs(parsed.query)['to'][0]
             self._send(302, b'', 'text/plain', {'Location': target})
@@ -225,6 +228,7 @@ class ImageServer(http.server.ThreadingHTTPServer):
         self.counts = {}
         self.lock = threading.Lock()
         self.in_flight = self.max_in_flight = 0
+        self.bodies = {}
 
     @property
     def base(self) -> str:
