@@ -6,6 +6,7 @@ decompression bomb costs a few bytes of reading, not gigabytes of memory. Images
 batches (BatchElements) so TensorFlow's per-call overhead is shared.
 """
 import io
+import re
 import time
 from typing import Optional
 
@@ -89,7 +90,8 @@ class TooManyPixels(ValueError):
 def decode_failure(error: Exception) -> Failure:
     """A decode failure whose reason starts with its kind: 'pixel limit: ...' or 'undecodable: ...'."""
     kind = 'pixel limit' if isinstance(error, TooManyPixels) else 'undecodable'
-    detail = f'{type(error).__name__}: {error}'.replace('\n', ' ')
+    message = re.sub(r'\{\{function_node [^}]*\}\}\s*', '', str(error))  # TensorFlow's graph-node prefix
+    detail = f'{type(error).__name__}: {message}'.replace('\n', ' ')
     return Failure('decode', f'{kind}: {detail}'[:500])
 
 
