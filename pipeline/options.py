@@ -74,5 +74,10 @@ class SpecscanOptions(PipelineOptions):
         parser.add_argument('--checkpoint_every', type=int, default=50,
                             help='Images per checkpoint file written under --output/checkpoint/ while the '
                                  'job runs (also written every 30 s); what --resume reads.')
+        parser.add_argument('--annotate_dir', default=None,
+                            help='Write each row\'s image here (local or gs://) with every candidate quantity '
+                                 'boxed, the chosen one in red, and the prediction printed; one JPEG per row, '
+                                 'named by its index. For looking at runs; images taken from a --resume '
+                                 'checkpoint are drawn on a blank canvas.')
         parser.add_argument('--num_shards', type=int, default=0,
                             help='Shards of records/ and failures/; 0 lets the runner decide.')

@@ -188,7 +188,7 @@ table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:4px 8px;
 .bar.err i{background:#d9534f}tr.all td{font-weight:700}
 .gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:12px}
 figure{margin:0;background:#fff;border:1px solid #ddd;border-radius:4px;padding:8px}
-figure img{width:100%;height:auto;display:block}.none{height:120px;display:flex;align-items:center;
+figure img{width:100%;height:auto;max-height:440px;object-fit:contain;display:block}.none{height:120px;display:flex;align-items:center;
  justify-content:center;background:#eee;color:#777;text-align:center;padding:8px;font-size:12px;overflow:hidden}
 figcaption{font-size:12px;margin-top:6px;word-break:break-word}figcaption b{color:#b52a25}
 .kind{display:inline-block;background:#f3dede;color:#7a2020;border-radius:3px;padding:0 5px}

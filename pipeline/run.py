@@ -17,7 +17,7 @@ from pipeline.options import REQUIRED_OPTIONS, SpecscanOptions
 from pipeline.summary import summarize, write_summary
 from transforms import checkpoint, features, fetch, ocr, preprocess
 from transforms.choose import CHOOSER_PATH
-from transforms.predict import EMBEDDING, FACTS, FAILURES, OCR, ROWS, PredictRows, rejected_result
+from transforms.predict import EMBEDDING, FACTS, FAILURES, IMAGE, OCR, ROWS, PredictRows, rejected_result
 from transforms.read import REJECTED, ReadRows, check_header, read_header
 from transforms.sinks import FAILURES_DIR, RECORDS_DIR, WriteOutputs
 
@@ -63,7 +63,9 @@ def build(pipeline: beam.Pipeline, options: SpecscanOptions, saved: checkpoint.S
                 for kind in ('facts', 'ocr', 'embedding')}
     per_link = {ROWS: keyed_rows, FACTS: made['facts'], OCR: made['ocr'],
                 EMBEDDING: made['embedding'], FAILURES: image_failures}
-    predicted = per_link | 'PredictRows' >> PredictRows(options.chooser)
+    if options.annotate_dir:  # the image bytes join their rows only when someone wants to see them
+        per_link[IMAGE] = fetched.images | 'ImageBytes' >> beam.Map(lambda image: (image.link, image.data))
+    predicted = per_link | 'PredictRows' >> PredictRows(options.chooser, options.annotate_dir, options.ocr_max_side)
     rejected = read[REJECTED] | 'RejectedRows' >> beam.Map(rejected_result)
     results = (predicted, rejected) | 'AllRows' >> beam.Flatten()
     results | 'WriteOutputs' >> WriteOutputs(options.output, options.num_shards)
@@ -89,13 +91,17 @@ def check_arguments(options: SpecscanOptions) -> None:
         raise UsageError(f'the learned chooser {CHOOSER_PATH} is missing: run `make train`, or use --chooser rules')
     if not FileSystems.exists(options.model_path):
         raise UsageError(f'--model_path {options.model_path} does not exist: run `make model`')
-    probe = FileSystems.join(options.output, '.write-probe')
-    try:
-        with FileSystems.create(probe) as handle:
-            handle.write(b'ok')
-        FileSystems.delete([probe])
-    except Exception as error:
-        raise UsageError(f'--output {options.output} is not writable: {error}') from error
+    for name in ('output', 'annotate_dir'):
+        folder = getattr(options, name)
+        if not folder:
+            continue
+        probe = FileSystems.join(folder, '.write-probe')
+        try:
+            with FileSystems.create(probe) as handle:
+                handle.write(b'ok')
+            FileSystems.delete([probe])
+        except Exception as error:
+            raise UsageError(f'--{name} {folder} is not writable: {error}') from error
 
 
 def clear_folders(output: str, folders) -> None:

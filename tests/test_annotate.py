@@ -117,16 +117,25 @@ def test_without_ocr_scaling_boxes_only_follow_the_display_size():
 
 @pytest.mark.parametrize('data', [b'', b'not an image at all', IMAGE[:200]])
 def test_unreadable_bytes_give_a_canvas_of_the_recorded_size(data):
-    row = result('', [], size=(300, 200), failure_stage='decode', failure_reason='ValueError: not an image')
+    row = result('', [], size=(800, 200), failure_stage='decode', failure_reason='ValueError: not an image')
     pixels = decode(annotate(data, row))
-    assert pixels.shape[1] == 300 and pixels.shape[0] > 200
-    assert abs(pixels[50:150, 50:250].mean() - 235) < 10  # the blank canvas
+    assert pixels.shape[1] == 800 and pixels.shape[0] > 200
+    assert abs(pixels[20:180, 50:750].mean() - 235) < 10  # the blank canvas
+
+
+def test_a_small_image_is_enlarged_and_its_boxes_with_it():
+    small = encode(label_image(['Net Wt 500 g'], size=(160, 80)))
+    row = result('500.0 gram', [cand(500.0, 'gram', (10, 20, 100, 30))], size=(160, 80))
+    pixels = decode(annotate(small, row))
+    assert pixels.shape[1] == 480  # three times: banner text and boxes stay legible
+    assert red_share(ring(pixels, (10, 20, 100, 30), scale=3)) > 0.6
+    assert decode(annotate(small, row, max_side=320)).shape[1] == 320
 
 
 def test_unknown_size_and_bad_boxes_still_give_an_image():
     row = result('5.0 gram', [cand(5.0, 'gram', (-50, 10**6, -3, 0))], size=(0, 0))
     pixels = decode(annotate(b'\x00' * 10, row))
-    assert pixels.shape[1] == 480
+    assert pixels.shape[1] == 480  # the placeholder
     pixels = decode(annotate(IMAGE, row))
     assert pixels.shape[1] == 640
 

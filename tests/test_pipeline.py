@@ -90,3 +90,20 @@ def test_missing_learned_chooser_stops_with_one_line(drawn_job, tmp_path, model_
     input_path, images_dir, _ = drawn_job
     assert main(argv(input_path, images_dir, str(tmp_path / 'out'), model_path)) == 2
     assert 'make train' in capsys.readouterr().err
+
+
+def test_annotate_dir_gets_one_image_per_row_with_the_choice_in_red(drawn_job, tmp_path, model_path):
+    import io
+
+    import numpy as np
+    from PIL import Image
+    input_path, images_dir, truth = drawn_job
+    annotated = tmp_path / 'annotated'
+    run(argv(input_path, images_dir, str(tmp_path / 'out'), model_path) + [f'--annotate_dir={annotated}'])
+    names = sorted(p.name for p in annotated.iterdir())
+    assert names == ['100.jpg', '101.jpg', '102.jpg', '103.jpg', '104.jpg']  # 105 never had an image
+    pixels = np.asarray(Image.open(io.BytesIO((annotated / '100.jpg').read_bytes())).convert('RGB')).astype(int)
+    red = (pixels[..., 0] > 180) & (pixels[..., 1] < 80) & (pixels[..., 2] < 80)
+    assert red.sum() > 100  # the chosen '500 g' is boxed in red
+    failed = np.asarray(Image.open(annotated / '104.jpg').convert('RGB')).astype(int)
+    assert ((failed[..., 0] > 180) & (failed[..., 1] < 80) & (failed[..., 2] < 80)).sum() == 0

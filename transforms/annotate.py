@@ -26,6 +26,7 @@ PLACEHOLDER = (235, 235, 235)
 OCR_MAX_SIDE = 4000            # the pipeline's --ocr_max_side default
 MAX_PIXELS = 40_000_000        # the pipeline's --max_image_pixels default: larger ones are not decoded
 PLACEHOLDER_SIZE = (480, 360)  # when neither the image nor its recorded size is known
+MIN_SIDE = 480                 # smaller images are enlarged to this (or max_side): boxes and text stay legible
 _UNSAFE = re.compile(r'[^A-Za-z0-9_.-]')
 _NAME_LENGTH = 80
 
@@ -85,15 +86,25 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
+def display_size(width: int, height: int, max_side: int) -> Tuple[int, int]:
+    """The drawn size: at most max_side long, and a small image enlarged to min(MIN_SIDE, max_side)
+    (a third of the dev images are 500 px or less, some under 150)."""
+    longest, smallest = max(width, height, 1), min(MIN_SIDE, max_side)
+    scale = max_side / longest if longest > max_side else smallest / longest if longest < smallest else 1.0
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def _open(image_bytes: bytes, max_side: int, max_pixels: int):
-    """(RGB image at most max_side long, full (width, height)); raises when Pillow cannot read it."""
+    """(RGB image at its display size, full (width, height)); raises when Pillow cannot read it."""
     image = Image.open(io.BytesIO(image_bytes))
     full = image.size
     if full[0] * full[1] > max_pixels * (64 if image.format == 'JPEG' else 1):  # JPEG: decoded at 1/8
         raise ValueError(f'{full[0]}x{full[1]} image exceeds the pixel limit of {max_pixels} pixels')
     image.draft('RGB', (max_side, max_side))  # JPEG: decode at 1/2..1/8 scale, cheap for large images
     image = image.convert('RGB')
-    image.thumbnail((max_side, max_side), Image.LANCZOS)
+    size = display_size(*full, max_side)
+    if size != image.size:
+        image = image.resize(size, Image.LANCZOS if size[0] < image.width else Image.BICUBIC)
     return image, full
 
 
@@ -106,12 +117,11 @@ def _why_unreadable(image_bytes: bytes, error: Exception) -> str:
 
 
 def _canvas(result: RowResult, max_side: int) -> Image.Image:
-    """A blank image of the recorded size (scaled to max_side), or a small placeholder."""
+    """A blank image of the recorded size (at its display size), or a placeholder."""
     width, height = result.image_width, result.image_height
     if width <= 0 or height <= 0:
         width, height = PLACEHOLDER_SIZE
-    scale = min(1.0, max_side / max(width, height))
-    return Image.new('RGB', (max(1, round(width * scale)), max(1, round(height * scale))), PLACEHOLDER)
+    return Image.new('RGB', display_size(width, height, max_side), PLACEHOLDER)
 
 
 def _draw_boxes(image: Image.Image, result: RowResult, full: Tuple[int, int], ocr_max_side: int) -> None:
@@ -165,12 +175,20 @@ def _with_banner(image: Image.Image, lines) -> Image.Image:
     return out
 
 
+def _candidates_line(count: int, chosen: bool) -> str:
+    if count == 0:
+        return 'no candidate quantity found'
+    if count == 1:
+        return '1 candidate, chosen (red)' if chosen else '1 candidate, not chosen (grey)'
+    return f'{count} candidates: chosen in red, others in grey'
+
+
 def _banner_lines(result: RowResult, problem: str):
     chosen = chosen_candidate(result)
     prediction = result.prediction or '(no prediction)'
     lines = [(f'index {result.index}  {result.entity_name}', (235, 235, 235)),
              (f'prediction: {prediction}' + (f'  (score {chosen.score:.2f})' if chosen else ''), (255, 90, 90)),
-             (f'{len(result.candidates)} candidate(s): chosen in red, others in grey', (190, 190, 190))]
+             (_candidates_line(len(result.candidates), chosen is not None), (190, 190, 190))]
     if result.failure_stage:
         lines.append((f'failed at {result.failure_stage}: {result.failure_reason}', (255, 200, 80)))
     if problem:

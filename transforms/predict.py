@@ -4,16 +4,20 @@ Images are fetched, decoded, embedded and read once per link; this step joins th
 back to every row that names the link (CoGroupByKey on the link) and runs the chooser for the
 row's entity. An image that failed anywhere gives each of its rows that failure.
 """
+import logging
 import time
+from typing import Optional
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 
+from transforms.annotate import annotate, annotated_name
 from transforms.candidates import find_candidates
 from transforms.choose import choose, load_model
 from transforms.priors import load_priors
 from transforms.records import STAGES, Failure, RejectedRow, RowResult
 
-ROWS, FACTS, OCR, EMBEDDING, FAILURES = 'rows', 'facts', 'ocr', 'embedding', 'failures'
+ROWS, FACTS, OCR, EMBEDDING, FAILURES, IMAGE = 'rows', 'facts', 'ocr', 'embedding', 'failures', 'image'
 
 
 def rejected_result(rejected: RejectedRow) -> RowResult:
@@ -30,8 +34,11 @@ def _first_failure(failures) -> Failure:
 class PredictRowsFn(beam.DoFn):
     """(link, {rows, facts, ocr, embedding, failures}) -> RowResult for each row of the link."""
 
-    def __init__(self, chooser: str = 'learned'):
+    def __init__(self, chooser: str = 'learned', annotate_dir: Optional[str] = None, ocr_max_side: int = 4000):
         self.chooser = chooser
+        self.annotate_dir = annotate_dir
+        self.ocr_max_side = ocr_max_side
+        self.annotated = beam.metrics.Metrics.counter('PredictRows', 'images_annotated')
         self.predicted = beam.metrics.Metrics.counter('PredictRows', 'rows_predicted')
         self.no_candidate = beam.metrics.Metrics.counter('PredictRows', 'rows_without_candidate')
         self.failed = beam.metrics.Metrics.counter('PredictRows', 'rows_failed')
@@ -57,8 +64,21 @@ class PredictRowsFn(beam.DoFn):
         if failures:
             failure = _first_failure(failures)
             image.update(failure_stage=failure.stage, failure_reason=failure.reason)
+        image_bytes = next(iter(joined.get(IMAGE, ())), b'')
         for row in joined[ROWS]:
-            yield self._predict(row, image, ocr)
+            result = self._predict(row, image, ocr)
+            if self.annotate_dir:
+                self._annotate(image_bytes, result)
+            yield result
+
+    def _annotate(self, image_bytes: bytes, result: RowResult) -> None:
+        """Best effort: a picture for people that cannot be written costs a log line, not the row."""
+        try:
+            with FileSystems.create(FileSystems.join(self.annotate_dir, annotated_name(result))) as handle:
+                handle.write(annotate(image_bytes, result, ocr_max_side=self.ocr_max_side))
+            self.annotated.inc()
+        except Exception as error:
+            logging.warning('specscan: no annotated image for row %s: %s', result.index, error)
 
     def _predict(self, row, image: dict, ocr) -> RowResult:
         fields = dict(ordinal=row.ordinal, index=row.index, image_link=row.image_link,
@@ -82,13 +102,14 @@ class PredictRowsFn(beam.DoFn):
 
 
 class PredictRows(beam.PTransform):
-    """Dict of keyed PCollections (ROWS, FACTS, OCR, EMBEDDING, FAILURES) -> RowResult."""
+    """Dict of keyed PCollections (ROWS, FACTS, OCR, EMBEDDING, FAILURES, and IMAGE bytes when
+    annotating) -> RowResult; with `annotate_dir`, each row's annotated image is written there."""
 
-    def __init__(self, chooser: str = 'learned'):
+    def __init__(self, chooser: str = 'learned', annotate_dir: Optional[str] = None, ocr_max_side: int = 4000):
         super().__init__()
-        self.chooser = chooser
+        self.fn = PredictRowsFn(chooser, annotate_dir, ocr_max_side)
 
     def expand(self, keyed):
         return (keyed
                 | 'JoinByLink' >> beam.CoGroupByKey()
-                | 'Choose' >> beam.ParDo(PredictRowsFn(self.chooser)))
+                | 'Choose' >> beam.ParDo(self.fn))
