@@ -79,5 +79,10 @@ class SpecscanOptions(PipelineOptions):
                                  'boxed, the chosen one in red, and the prediction printed; one JPEG per row, '
                                  'named by its index. For looking at runs; images taken from a --resume '
                                  'checkpoint are drawn on a blank canvas.')
+        parser.add_argument('--quiet', action='store_true', default=False,
+                            help='No progress line while a local run works (the summary is still printed).')
+        parser.add_argument('--progress_every', type=int, default=1000,
+                            help='When stderr is not a terminal, a progress line is logged every this many rows '
+                                 '(on a terminal a live bar is shown instead).')
         parser.add_argument('--num_shards', type=int, default=0,
                             help='Shards of records/ and failures/; 0 lets the runner decide.')

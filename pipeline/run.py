@@ -5,20 +5,24 @@
 `run(argv, test_pipeline)` builds and runs the pipeline; tests pass their own TestPipeline.
 """
 import argparse
+import contextlib
 import logging
 import sys
+import tempfile
 import time
+from typing import Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from pipeline import progress
 from pipeline.options import REQUIRED_OPTIONS, SpecscanOptions
 from pipeline.summary import summarize, write_summary
 from transforms import checkpoint, features, fetch, ocr, preprocess
 from transforms.choose import CHOOSER_PATH
 from transforms.predict import EMBEDDING, FACTS, FAILURES, IMAGE, OCR, ROWS, PredictRows, rejected_result
-from transforms.read import REJECTED, ReadRows, check_header, read_header
+from transforms.read import REJECTED, ReadRows, check_header, parse_csv_text, read_csv_file, read_header
 from transforms.sinks import FAILURES_DIR, RECORDS_DIR, WriteOutputs
 
 
@@ -26,10 +30,12 @@ class UsageError(Exception):
     """A problem with the job's arguments that stops it before any work: one clear line."""
 
 
-def build(pipeline: beam.Pipeline, options: SpecscanOptions, saved: checkpoint.Saved = None) -> beam.PCollection:
+def build(pipeline: beam.Pipeline, options: SpecscanOptions, saved: checkpoint.Saved = None,
+          progress_folder: Optional[str] = None) -> beam.PCollection:
     """Connect the named stages (the work is in the transforms' DoFns); returns every RowResult.
 
     `saved`: what an earlier, interrupted run checkpointed; those images are not fetched again.
+    `progress_folder`: a local folder where workers mark finished images (pipeline.progress).
     """
     saved = saved or checkpoint.Saved({}, set())
     read = pipeline | 'ReadRows' >> ReadRows(options.input)
@@ -52,6 +58,9 @@ def build(pipeline: beam.Pipeline, options: SpecscanOptions, saved: checkpoint.S
     image_failures = ((fetched[fetch.FAILED], decoded[preprocess.FAILED], cnn[features.FAILED],
                        words[ocr.FAILED])
                       | 'ImageFailures' >> beam.Flatten())
+    if progress_folder:
+        ((words.words, image_failures) | 'ImagesDone' >> beam.Flatten()
+         | 'MarkImagesDone' >> beam.ParDo(progress.MarkImagesDoneFn(progress_folder)))
     made = {'facts': decoded[preprocess.FACTS], 'ocr': words.words, 'embedding': cnn[features.EMBEDDINGS],
             'failure': image_failures | 'KeepImageFailures' >> beam.Filter(lambda f: f[1].stage != 'fetch')}
     made | 'SaveCheckpoint' >> checkpoint.SaveCheckpoint(
@@ -123,13 +132,26 @@ def run(argv=None, test_pipeline=None) -> dict:
                   (RECORDS_DIR, FAILURES_DIR, checkpoint.CHECKPOINT_DIR))
     started = time.time()
     pipeline = test_pipeline or beam.Pipeline(options=pipeline_options)
-    build(pipeline, options, saved)
-    pipeline.run().wait_until_finish()
+    runner = pipeline_options.view_as(StandardOptions).runner
+    watched = test_pipeline is None and runner in (None, 'DirectRunner', 'direct') and not options.quiet
+    with tempfile.TemporaryDirectory(prefix='specscan-progress-') as progress_folder:
+        build(pipeline, options, saved, progress_folder if watched else None)
+        with watch_progress(options, progress_folder, saved, enabled=watched):
+            pipeline.run().wait_until_finish()
     clear_folders(options.output, (checkpoint.CHECKPOINT_DIR,))  # the outputs now hold it all
     summary = summarize(options.output, wall_seconds=time.time() - started,
                         images_resumed=len(saved.done) if saved else 0)
     write_summary(options.output, summary)
     return summary
+
+
+def watch_progress(options: SpecscanOptions, folder: str, saved, enabled: bool):
+    """A progress watcher for a local run (a do-nothing context otherwise)."""
+    if not enabled:
+        return contextlib.nullcontext()
+    rows = list(parse_csv_text(read_csv_file(options.input)))
+    return progress.ProgressWatcher(folder, progress.rows_per_link(rows), len(rows),
+                                    already_done=saved.done if saved else (), log_every=options.progress_every)
 
 
 def print_help() -> None:

@@ -1,0 +1,67 @@
+"""Progress: the watcher tails the workers' files; a real run logs progress lines when not on a terminal."""
+import io
+import os
+import subprocess
+import sys
+
+from pipeline.progress import ProgressWatcher, format_duration
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_rows_follow_the_images_marked_done(tmp_path):
+    rows_per_link = {'a': 2, 'b': 1, 'c': 1}
+    watcher = ProgressWatcher(str(tmp_path), rows_per_link, rows_total=5, already_done=['c'], stream=io.StringIO())
+    assert watcher.rows_done == 2  # one rejected row and the resumed image's row
+    (tmp_path / '1.links').write_text('a\nb')  # 'b' is still being written: not counted yet
+    watcher.poll()
+    assert watcher.rows_done == 4
+    with open(tmp_path / '1.links', 'a') as handle:
+        handle.write('\n')
+    watcher.poll()
+    assert watcher.rows_done == 5 and 'rows 5/5 (100%)' in watcher.line()
+
+
+def test_log_mode_prints_a_line_every_n_rows(tmp_path):
+    stream = io.StringIO()
+    watcher = ProgressWatcher(str(tmp_path), {str(i): 1 for i in range(10)}, 10, mode='log', log_every=4,
+                              stream=stream)
+    for done in range(1, 11):
+        (tmp_path / 'w.links').write_text(''.join(f'{i}\n' for i in range(done)))
+        watcher.poll()
+        watcher.show()
+    lines = stream.getvalue().splitlines()
+    assert [line.split(',')[0] for line in lines] == ['specscan: rows 4/10 (40%)', 'specscan: rows 8/10 (80%)']
+    assert 'images/s' in lines[0] and 'left' in lines[0]
+
+
+def test_bar_mode_on_a_terminal(tmp_path):
+    stream = Terminal()
+    watcher = ProgressWatcher(str(tmp_path), {'a': 1, 'b': 1}, 2, stream=stream, interval=0.05)
+    assert watcher.mode == 'bar'
+    with watcher:
+        (tmp_path / 'w.links').write_text('a\n')
+    assert 'rows 1/2 (50%)' in stream.getvalue()
+
+
+def test_durations_read_well():
+    assert [format_duration(s) for s in (5, 125, 7322)] == ['5s', '2m 05s', '2h 02m']
+
+
+def test_a_local_run_logs_progress_when_not_on_a_terminal(drawn_job, tmp_path, model_path):
+    input_path, images_dir, truth = drawn_job
+    argv = [sys.executable, '-m', 'pipeline.run', f'--input={input_path}', f'--images_dir={images_dir}',
+            f'--output={tmp_path / "out"}', f'--model_path={model_path}', '--ocr_engine=tesseract',
+            '--progress_every=1']
+    run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = [line for line in run.stderr.splitlines() if line.startswith('specscan: rows')]
+    assert lines and lines[-1].startswith(f'specscan: rows {len(truth)}/{len(truth)} (100%)')
+    quiet = subprocess.run(argv + ['--quiet', f'--output={tmp_path / "quiet"}'], cwd=ROOT, capture_output=True,
+                           text=True, timeout=300)
+    assert quiet.returncode == 0 and 'specscan: rows' not in quiet.stderr
