@@ -58,9 +58,10 @@ def build(pipeline: beam.Pipeline, options: SpecscanOptions, saved: checkpoint.S
     image_failures = ((fetched[fetch.FAILED], decoded[preprocess.FAILED], cnn[features.FAILED],
                        words[ocr.FAILED])
                       | 'ImageFailures' >> beam.Flatten())
-    if progress_folder:
-        ((words.words, image_failures) | 'ImagesDone' >> beam.Flatten()
-         | 'MarkImagesDone' >> beam.ParDo(progress.MarkImagesDoneFn(progress_folder)))
+    if progress_folder:  # each stream marked where it is made: a Flatten here would wait for all of them
+        for name, stream in (('Read', words.words), ('OcrFailed', words[ocr.FAILED]),
+                             ('DecodeFailed', decoded[preprocess.FAILED]), ('FetchFailed', fetched[fetch.FAILED])):
+            stream | f'MarkDone{name}' >> beam.ParDo(progress.MarkImagesDoneFn(progress_folder))
     made = {'facts': decoded[preprocess.FACTS], 'ocr': words.words, 'embedding': cnn[features.EMBEDDINGS],
             'failure': image_failures | 'KeepImageFailures' >> beam.Filter(lambda f: f[1].stage != 'fetch')}
     made | 'SaveCheckpoint' >> checkpoint.SaveCheckpoint(
