@@ -63,16 +63,10 @@ def build(pipeline: beam.Pipeline, options: SpecscanOptions, saved: checkpoint.S
                              ('DecodeFailed', decoded[preprocess.FAILED]), ('FetchFailed', fetched[fetch.FAILED])):
             stream | f'MarkDone{name}' >> beam.ParDo(progress.MarkImagesDoneFn(progress_folder))
     made = {'facts': decoded[preprocess.FACTS], 'ocr': words.words, 'embedding': cnn[features.EMBEDDINGS],
-            'failure': image_failures | 'KeepImageFailures' >> beam.Filter(lambda f: f[1].stage != 'fetch')}
-    made | 'SaveCheckpoint' >> checkpoint.SaveCheckpoint(
-        FileSystems.join(options.output, checkpoint.CHECKPOINT_DIR), options.checkpoint_every)
-    if saved.done:
-        earlier = pipeline | 'ReadCheckpoint' >> checkpoint.ReadCheckpoint(saved)
-        image_failures = (image_failures, earlier['failure']) | 'WithSavedFailures' >> beam.Flatten()
-        made = {kind: (made[kind], earlier[kind]) | f'WithSaved{kind.capitalize()}' >> beam.Flatten()
-                for kind in ('facts', 'ocr', 'embedding')}
+            'failure': image_failures}
+    made = with_checkpoint(pipeline, options, made, saved)
     per_link = {ROWS: keyed_rows, FACTS: made['facts'], OCR: made['ocr'],
-                EMBEDDING: made['embedding'], FAILURES: image_failures}
+                EMBEDDING: made['embedding'], FAILURES: made['failure']}
     if options.annotate_dir:  # the image bytes join their rows only when someone wants to see them
         per_link[IMAGE] = fetched.images | 'ImageBytes' >> beam.Map(lambda image: (image.link, image.data))
     predicted = per_link | 'PredictRows' >> PredictRows(options.chooser, options.annotate_dir, options.ocr_max_side)
@@ -80,6 +74,21 @@ def build(pipeline: beam.Pipeline, options: SpecscanOptions, saved: checkpoint.S
     results = (predicted, rejected) | 'AllRows' >> beam.Flatten()
     results | 'WriteOutputs' >> WriteOutputs(options.output, options.num_shards)
     return results
+
+
+def with_checkpoint(pipeline: beam.Pipeline, options: SpecscanOptions, made: dict, saved: checkpoint.Saved) -> dict:
+    """Save this run's per-image results as they are made; add what an earlier run saved.
+
+    Fetch failures are not saved: a resumed run tries those links again.
+    """
+    to_save = dict(made, failure=made['failure'] | 'KeepImageFailures' >> beam.Filter(lambda f: f[1].stage != 'fetch'))
+    to_save | 'SaveCheckpoint' >> checkpoint.SaveCheckpoint(
+        FileSystems.join(options.output, checkpoint.CHECKPOINT_DIR), options.checkpoint_every)
+    if not saved.done:
+        return made
+    earlier = pipeline | 'ReadCheckpoint' >> checkpoint.ReadCheckpoint(saved)
+    return {kind: (made[kind], earlier[kind]) | f'WithSaved{kind.capitalize()}' >> beam.Flatten()
+            for kind in checkpoint.KINDS}
 
 
 def check_arguments(options: SpecscanOptions) -> None:
