@@ -7,6 +7,7 @@
 import argparse
 import contextlib
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -189,4 +190,11 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    exit_code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Every output is written and closed by now. With --direct_running_mode multi_processing the
+    # runner's gRPC threads sometimes abort the interpreter's shutdown ("terminate called without
+    # an active exception", exit code 134, about 1 run in 7 on a busy 2-core machine), which would
+    # turn a finished job into a failed one for schedulers: leave without that teardown.
+    os._exit(exit_code)

@@ -1,0 +1,112 @@
+"""The whole job on real images, 1 worker process against 2: rows/s, seconds per stage, peak memory.
+
+    .venv/bin/python bench/pipeline_bench.py [--rows 200] [--runs 3] [--workers 1 2] [-- extra job options]
+
+Runs `python -m pipeline.run` on the first `--rows` rows of ../shared/data/dev (images from
+its cache folder) with `--direct_running_mode multi_processing` and 1 or 2 worker processes,
+`--runs` times each, the settings interleaved so that machine noise falls on both alike. For
+each setting it prints the median rows per second (over the job's own wall time, workers'
+start included), the median seconds per image of each stage (from summary.json), the median
+peak memory of the whole process tree (launcher and workers, sampled from /proc every 0.2 s),
+and the ratio of the medians of rows per second against the first setting.
+"""
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEV = os.path.join(ROOT, '..', 'shared', 'data', 'dev')
+STAGES = ('fetch', 'decode', 'inference', 'ocr', 'choose')
+
+
+def tree_rss_bytes(root: int) -> int:
+    """Resident memory of a process and all its descendants, from /proc."""
+    parents, rss = {}, {}
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f'/proc/{name}/stat') as handle:
+                parents[int(name)] = int(handle.read().rsplit(')', 1)[1].split()[1])
+            with open(f'/proc/{name}/statm') as handle:
+                rss[int(name)] = int(handle.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+        except (OSError, ValueError, IndexError):
+            continue
+    tree, grown = {root}, True
+    while grown:
+        children = {pid for pid, parent in parents.items() if parent in tree} - tree
+        grown = bool(children)
+        tree |= children
+    return sum(rss.get(pid, 0) for pid in tree)
+
+
+def run_job(input_path: str, output: str, workers: int, extra) -> dict:
+    argv = [sys.executable, '-m', 'pipeline.run', f'--input={input_path}', f'--images_dir={DEV}/images',
+            f'--output={output}', '--quiet', f'--direct_num_workers={workers}',
+            '--direct_running_mode=multi_processing', *extra]
+    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak = [0]
+
+    def sample():
+        while process.poll() is None:
+            peak[0] = max(peak[0], tree_rss_bytes(process.pid))
+            time.sleep(0.2)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, errors = process.communicate()
+    sampler.join()
+    if process.returncode:
+        raise SystemExit(f'the job failed ({process.returncode}): {errors[-2000:]}')
+    with open(os.path.join(output, 'summary.json')) as handle:
+        summary = json.load(handle)
+    summary['peak_bytes'] = peak[0]
+    return summary
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--rows', type=int, default=200, help='first rows of dev/input.csv (0: all 776)')
+    parser.add_argument('--runs', type=int, default=3)
+    parser.add_argument('--workers', type=int, nargs='+', default=[1, 2])
+    parser.add_argument('extra', nargs='*', help='more options for pipeline.run, after --')
+    args = parser.parse_args(argv)
+    work = tempfile.mkdtemp(prefix='specscan-bench-')
+    with open(os.path.join(DEV, 'input.csv'), newline='') as handle:
+        rows = list(csv.reader(handle))
+    rows = rows[:args.rows + 1] if args.rows else rows
+    input_path = os.path.join(work, 'input.csv')
+    with open(input_path, 'w', newline='') as handle:
+        csv.writer(handle, lineterminator='\n').writerows(rows)
+    results = {w: [] for w in args.workers}
+    for run in range(args.runs):
+        for workers in args.workers:
+            summary = run_job(input_path, os.path.join(work, f'w{workers}-r{run}'), workers, args.extra)
+            results[workers].append(summary)
+            print(f'run {run + 1}/{args.runs}, {workers} worker(s): {summary["rows_in"] / summary["wall_seconds"]:.2f} '
+                  f'rows/s, peak {summary["peak_bytes"] / 2 ** 30:.2f} GiB', file=sys.stderr)
+    base = statistics.median(s['rows_in'] / s['wall_seconds'] for s in results[args.workers[0]])
+    print(f'\npipeline on {len(rows) - 1} dev rows, {args.runs} runs per setting, {os.cpu_count()} cores, '
+          f'extra options: {" ".join(args.extra) or "none"}')
+    print('| workers | rows/s (median) | runs | ' + ' | '.join(f'{s} s/image' for s in STAGES)
+          + f' | peak memory | vs {args.workers[0]} worker(s) |')
+    print('|---' * (len(STAGES) + 5) + '|')
+    for workers, summaries in results.items():
+        rates = [s['rows_in'] / s['wall_seconds'] for s in summaries]
+        stages = [statistics.median(s['stage_seconds'][stage] / max(s['images'], 1) for s in summaries)
+                  for stage in STAGES]
+        peak = statistics.median(s['peak_bytes'] for s in summaries) / 2 ** 30
+        print(f'| {workers} | {statistics.median(rates):.2f} | {", ".join(f"{r:.2f}" for r in rates)} | '
+              + ' | '.join(f'{v:.3f}' for v in stages)
+              + f' | {peak:.2f} GiB | {statistics.median(rates) / base:.2f}x |')
+    print(f'\noutputs under {work}')
+
+
+if __name__ == '__main__':
+    main()
