@@ -11,6 +11,17 @@ DEFAULT_MODEL_PATH = 'models/efficientnet_lite0.keras'
 REQUIRED_OPTIONS = ('input', 'output')
 
 
+def on_off(text: str) -> bool:
+    """A switch that is on as `--resume` alone and also takes `--resume=true` / `=false`, as a Flex
+    Template launcher passes every parameter as `--name=value`."""
+    value = str(text).strip().lower()
+    if value in ('true', '1', 'yes', 'on'):
+        return True
+    if value in ('false', '0', 'no', 'off', ''):
+        return False
+    raise ValueError(f'expected true or false, got {text!r}')
+
+
 class SpecscanOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
@@ -64,11 +75,11 @@ class SpecscanOptions(PipelineOptions):
                                  'server that drips bytes cannot hold a worker.')
         parser.add_argument('--fetch_concurrency', type=int, default=32,
                             help='Downloads kept in flight at once by each worker process.')
-        parser.add_argument('--allow_private_networks', action='store_true', default=False,
+        parser.add_argument('--allow_private_networks', type=on_off, nargs='?', const=True, default=False,
                             help='Trust the CSV\'s links: fetch from loopback, private, link-local and '
                                  'reserved addresses and read gs:// links (refused by default: a CSV is '
                                  'untrusted input). For tests and on-premise mirrors.')
-        parser.add_argument('--resume', action='store_true', default=False,
+        parser.add_argument('--resume', type=on_off, nargs='?', const=True, default=False,
                             help='Go on from a run that stopped before its end: images whose results it '
                                  'saved under --output/checkpoint/ are not fetched or read again.')
         parser.add_argument('--checkpoint_every', type=int, default=50,
@@ -79,7 +90,7 @@ class SpecscanOptions(PipelineOptions):
                                  'boxed, the chosen one in red, and the prediction printed; one JPEG per row, '
                                  'named by its index. For looking at runs; images taken from a --resume '
                                  'checkpoint are drawn on a blank canvas.')
-        parser.add_argument('--quiet', action='store_true', default=False,
+        parser.add_argument('--quiet', type=on_off, nargs='?', const=True, default=False,
                             help='No progress line while a local run works (the summary is still printed).')
         parser.add_argument('--progress_every', type=int, default=1000,
                             help='When stderr is not a terminal, a progress line is logged every this many rows '

@@ -107,3 +107,12 @@ def test_annotate_dir_gets_one_image_per_row_with_the_choice_in_red(drawn_job, t
     assert red.sum() > 100  # the chosen '500 g' is boxed in red
     failed = np.asarray(Image.open(annotated / '104.jpg').convert('RGB')).astype(int)
     assert ((failed[..., 0] > 180) & (failed[..., 1] < 80) & (failed[..., 2] < 80)).sum() == 0
+
+
+def test_switches_take_a_value_as_a_flex_template_passes_them():
+    import pytest
+    from pipeline.options import on_off
+    for argv, expected in (([], False), (['--resume'], True), (['--resume=true'], True), (['--resume=False'], False)):
+        assert PipelineOptions(argv).view_as(SpecscanOptions).resume is expected
+    with pytest.raises(ValueError):
+        on_off('maybe')

@@ -3,6 +3,12 @@
     python tools/write_metadata.py
 
 tests/test_templates.py fails when the two drift apart; run this after changing an option.
+
+Each parameter gets, from its argparse definition: its help text, whether it is required, a
+default shown in the Dataflow console (`defaultValue`), a group (`groupName`, the console's
+sections), and what Dataflow checks at launch: `regexes` (paths, numbers, choices) and, for
+choices, `paramType: ENUM` with its `enumOptions`. Parameters that are not numbers, choices or
+paths (the store_true flags) are left unchecked.
 """
 import argparse
 import json
@@ -15,6 +21,28 @@ from pipeline.options import REQUIRED_OPTIONS, SpecscanOptions  # noqa: E402
 METADATA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'templates',
                              'metadata.json')
 
+# Where templates/Dockerfile builds the CNN: the value a template run passes as model_path.
+IMAGE_MODEL_PATH = '/template/models/efficientnet_lite0.keras'
+
+PATH_REGEX = '^(gs://|/).+$'
+INT_REGEX = '^[0-9]+$'
+FLOAT_REGEX = '^[0-9]+([.][0-9]+)?$'
+
+# The console's sections; an option not named here goes under OTHER.
+GROUPS = {
+    'Input and output': ('input', 'output', 'images_dir', 'num_shards', 'annotate_dir', 'resume',
+                         'checkpoint_every'),
+    'Model and batching': ('model_path', 'inference_min_batch_size', 'inference_max_batch_size',
+                           'preprocess_batch_size'),
+    'Reading the text': ('ocr_engine', 'rapidocr_detection_side', 'rapidocr_min_side', 'rapidocr_retry_side',
+                         'chooser', 'ocr_psm', 'ocr_max_side'),
+    'Fetching images': ('fetch_timeout', 'fetch_retries', 'fetch_deadline', 'fetch_concurrency',
+                        'allow_private_networks', 'max_image_pixels', 'max_image_bytes'),
+    'Progress': ('quiet', 'progress_every'),
+}
+OTHER = 'Other'
+PATH_OPTIONS = ('input', 'output', 'images_dir', 'model_path', 'annotate_dir')
+
 
 def option_actions():
     """The argparse actions SpecscanOptions defines, in order."""
@@ -23,18 +51,35 @@ def option_actions():
     return [a for a in parser._actions if a.dest != 'help']
 
 
+def group_of(name: str) -> str:
+    return next((group for group, names in GROUPS.items() if name in names), OTHER)
+
+
+def parameter(action: argparse.Action) -> dict:
+    name = action.dest
+    entry = {'name': name, 'label': name.replace('_', ' ').capitalize(), 'helpText': action.help,
+             'isOptional': name not in REQUIRED_OPTIONS, 'groupName': group_of(name)}
+    if name in PATH_OPTIONS:
+        entry['regexes'] = [PATH_REGEX]
+    elif action.choices:
+        entry['regexes'] = ['^(' + '|'.join(action.choices) + ')$']
+        entry['paramType'] = 'ENUM'
+        entry['enumOptions'] = [{'value': choice} for choice in action.choices]
+    elif action.type is int:
+        entry['regexes'] = [INT_REGEX]
+    elif action.type is float:
+        entry['regexes'] = [FLOAT_REGEX]
+    default = IMAGE_MODEL_PATH if name == 'model_path' else action.default
+    if default is not None and not isinstance(default, bool):
+        entry['defaultValue'] = str(default)
+    return entry
+
+
 def metadata() -> dict:
-    parameters = []
-    for action in option_actions():
-        parameter = {'name': action.dest, 'label': action.dest.replace('_', ' ').capitalize(),
-                     'helpText': action.help, 'isOptional': action.dest not in REQUIRED_OPTIONS}
-        if action.dest in ('input', 'output', 'images_dir', 'model_path'):
-            parameter['regexes'] = ['^(gs://|/).+$']
-        parameters.append(parameter)
     return {'name': 'specscan',
             'description': 'Read product facts (weight, volume, voltage, wattage, dimensions) out of '
                            'product images listed in a challenge-format CSV.',
-            'parameters': parameters}
+            'parameters': [parameter(action) for action in option_actions()]}
 
 
 if __name__ == '__main__':
