@@ -16,6 +16,7 @@ from typing import Optional
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.runner import PipelineState
 
 from pipeline import progress
 from pipeline.options import REQUIRED_OPTIONS, SpecscanOptions
@@ -148,7 +149,12 @@ def run(argv=None, test_pipeline=None) -> dict:
     with tempfile.TemporaryDirectory(prefix='specscan-progress-') as progress_folder:
         build(pipeline, options, saved, progress_folder if watched else None)
         with watch_progress(options, progress_folder, saved, enabled=watched):
-            pipeline.run().wait_until_finish()
+            state = pipeline.run().wait_until_finish()
+    if state not in (None, PipelineState.DONE):
+        # a Flex Template launcher (or another runner that submits and returns) is not done yet:
+        # the outputs appear when the job ends; `python -m pipeline.summary` reads them then
+        return {'state': str(state), 'text': f'specscan: job submitted ({state}); when it is done, '
+                                             f'python -m pipeline.summary --output {options.output}'}
     clear_folders(options.output, (checkpoint.CHECKPOINT_DIR,))  # the outputs now hold it all
     summary = summarize(options.output, wall_seconds=time.time() - started,
                         images_resumed=len(saved.done) if saved else 0)

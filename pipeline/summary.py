@@ -4,6 +4,7 @@ Reading the Parquet records back works the same on every runner (metrics support
 between the DirectRunner's modes, Dataflow and Dask) and describes exactly what a user gets.
 """
 import json
+import sys
 from collections import Counter
 
 import pyarrow as pa
@@ -68,7 +69,8 @@ def format_summary(summary: dict) -> str:
     sources = ', '.join(f'{k} {v}' for k, v in summary['images_by_source'].items()) or 'none'
     return '\n'.join([
         f"specscan: {summary['rows_in']} rows, {summary['predictions_made']} predictions, "
-        f"{summary['images']} images ({sources}) in {summary['wall_seconds']:.1f} s"
+        f"{summary['images']} images ({sources})"
+        + (f" in {summary['wall_seconds']:.1f} s" if summary['wall_seconds'] else '')
         + (f", {summary['images_resumed']} images taken from the checkpoint" if summary['images_resumed'] else ''),
         f'  failures by stage: {failures}',
         *[f'    {count:6d}  {kind}' for kind, count in summary['failures_by_kind'].items()],
@@ -80,3 +82,21 @@ def format_summary(summary: dict) -> str:
 def write_summary(output: str, summary: dict) -> None:
     with FileSystems.create(FileSystems.join(output, 'summary.json')) as handle:
         handle.write(json.dumps({k: v for k, v in summary.items() if k != 'text'}, indent=1).encode())
+
+
+def main(argv=None) -> int:
+    """`python -m pipeline.summary --output OUT`: the summary of a finished run, read from its records."""
+    import argparse
+    parser = argparse.ArgumentParser(prog='python -m pipeline.summary', description=main.__doc__)
+    parser.add_argument('--output', required=True, help='the job\'s --output folder (local or gs://)')
+    args = parser.parse_args(argv)
+    summary = summarize(args.output, wall_seconds=0.0)
+    if not summary['rows_in']:
+        print(f'specscan: no records under {args.output}/records yet', file=sys.stderr)
+        return 2
+    print(summary['text'])
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

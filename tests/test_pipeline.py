@@ -57,6 +57,9 @@ def test_run_writes_every_output(drawn_job, tmp_path, model_path):
     assert summary['images_by_source'] == {'cache': 4} and summary['images'] == 4
     with open(output / 'summary.json') as handle:
         assert json.load(handle)['rows_in'] == len(truth)
+    from pipeline import summary as summary_command
+    assert summary_command.main(['--output', str(output)]) == 0  # read back later, e.g. after Dataflow
+    assert summary_command.main(['--output', str(tmp_path / 'nothing')]) == 2
 
 
 def test_unreadable_input_stops_with_one_line(tmp_path, capsys):
