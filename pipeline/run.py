@@ -15,7 +15,7 @@ from typing import Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineState
 
 from pipeline import progress
@@ -149,10 +149,13 @@ def run(argv=None, test_pipeline=None) -> dict:
     with tempfile.TemporaryDirectory(prefix='specscan-progress-') as progress_folder:
         build(pipeline, options, saved, progress_folder if watched else None)
         with watch_progress(options, progress_folder, saved, enabled=watched):
-            state = pipeline.run().wait_until_finish()
-    if state not in (None, PipelineState.DONE):
-        # a Flex Template launcher (or another runner that submits and returns) is not done yet:
-        # the outputs appear when the job ends; `python -m pipeline.summary` reads them then
+            result = pipeline.run()
+            state = result.wait_until_finish()
+    # A Flex Template launcher only writes the job graph (template_location; no job yet), and other
+    # runners may submit and return: the outputs appear when the job ends, `pipeline.summary` reads them
+    only_submitted = (pipeline_options.view_as(GoogleCloudOptions).template_location
+                      or getattr(result, 'has_job', True) is False)
+    if only_submitted or state not in (None, PipelineState.DONE):
         return {'state': str(state), 'text': f'specscan: job submitted ({state}); when it is done, '
                                              f'python -m pipeline.summary --output {options.output}'}
     clear_folders(options.output, (checkpoint.CHECKPOINT_DIR,))  # the outputs now hold it all
