@@ -119,3 +119,24 @@ def test_switches_take_a_value_as_a_flex_template_passes_them():
         assert PipelineOptions(argv).view_as(SpecscanOptions).resume is expected
     with pytest.raises(ValueError):
         on_off('maybe')
+
+
+def test_a_launch_that_only_submits_writes_no_summary(drawn_job, tmp_path, model_path):
+    """As a Flex Template launcher: the job graph is handed over, no outputs exist yet."""
+    from apache_beam.runners.runner import PipelineState
+
+    class Submitted:
+        has_job = False
+
+        def wait_until_finish(self):
+            return PipelineState.DONE  # what Beam's Dataflow result says when it holds no job
+
+    class LaunchOnly(beam.Pipeline):
+        def run(self, test_runner_api='AUTO'):
+            return Submitted()
+
+    input_path, images_dir, _ = drawn_job
+    output = tmp_path / 'out'
+    summary = run(argv(input_path, images_dir, str(output), model_path), test_pipeline=LaunchOnly())
+    assert summary['text'].startswith('specscan: job submitted') and 'pipeline.summary' in summary['text']
+    assert not (output / 'summary.json').exists()
