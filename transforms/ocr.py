@@ -129,7 +129,9 @@ class RapidOcrReader:
         self.retry_side = retry_side
 
     def setup(self):
+        import cv2
         from rapidocr_onnxruntime import RapidOCR
+        cv2.setNumThreads(1)  # one worker process per core: OpenCV's own pool would oversubscribe
         self.engine = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
 
     def read(self, image) -> tuple:
