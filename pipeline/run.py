@@ -136,6 +136,8 @@ def clear_folders(output: str, folders) -> None:
 def run(argv=None, test_pipeline=None) -> dict:
     """Run the job and return its summary (also printed and written as summary.json)."""
     pipeline_options = PipelineOptions(argv)
+    if pipeline_options.view_as(StandardOptions).runner == 'DaskRunner':  # Beam's drops data; pipeline/dask_runner.py
+        pipeline_options.view_as(StandardOptions).runner = 'pipeline.dask_runner.DaskRunner'
     options = pipeline_options.view_as(SpecscanOptions)
     check_arguments(options)
     checkpoint_dir = FileSystems.join(options.output, checkpoint.CHECKPOINT_DIR)
