@@ -8,7 +8,7 @@ SHARED ?= ../shared
 TRAIN_OUT ?= out/train-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup tesseract chromium model demo test sample lock priors train
+.PHONY: setup tesseract chromium model demo test sample lock priors train gpu-wheels
 
 $(VENV)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -66,3 +66,10 @@ train: setup model
 	$(PY) -m pipeline.run --input $(SHARED)/data/dev/input.csv --images_dir $(SHARED)/data/dev/images \
 	  --output $(TRAIN_OUT) --chooser rules --direct_num_workers 2 --direct_running_mode multi_processing
 	$(PY) -m pipeline.train_chooser --records $(TRAIN_OUT)/records --labels $(SHARED)/data/dev/labels.csv
+
+# Wheels that the lent GPU machine (Python 3.12, JAX, no TensorFlow, no package index) lacks to
+# run bench/cnn_throughput.py with Keras 3 on JAX: carried there in .whl/ (see README, "GPU").
+gpu-wheels: $(VENV)/.installed
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  -d .whl keras==3.15.1 namex==0.1.0 optree==0.20.0

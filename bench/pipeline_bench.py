@@ -26,8 +26,9 @@ DEV = os.path.join(ROOT, '..', 'shared', 'data', 'dev')
 STAGES = ('fetch', 'decode', 'inference', 'ocr', 'choose')
 
 
-def tree_rss_bytes(root: int) -> int:
-    """Resident memory of a process and all its descendants, from /proc."""
+def tree_rss_bytes(root: int) -> tuple:
+    """Resident memory of a process and all its descendants, from /proc:
+    (all together, the process itself, its largest descendant)."""
     parents, rss = {}, {}
     for name in os.listdir('/proc'):
         if not name.isdigit():
@@ -44,7 +45,8 @@ def tree_rss_bytes(root: int) -> int:
         children = {pid for pid, parent in parents.items() if parent in tree} - tree
         grown = bool(children)
         tree |= children
-    return sum(rss.get(pid, 0) for pid in tree)
+    others = [rss.get(pid, 0) for pid in tree - {root}]
+    return sum(rss.get(pid, 0) for pid in tree), rss.get(root, 0), max(others, default=0)
 
 
 def run_job(input_path: str, output: str, workers: int, extra) -> dict:
@@ -52,11 +54,11 @@ def run_job(input_path: str, output: str, workers: int, extra) -> dict:
             f'--output={output}', '--quiet', f'--direct_num_workers={workers}',
             '--direct_running_mode=multi_processing', *extra]
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak = [0]
+    peak = [0, 0, 0]
 
     def sample():
         while process.poll() is None:
-            peak[0] = max(peak[0], tree_rss_bytes(process.pid))
+            peak[:] = [max(old, new) for old, new in zip(peak, tree_rss_bytes(process.pid))]
             time.sleep(0.2)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -66,7 +68,7 @@ def run_job(input_path: str, output: str, workers: int, extra) -> dict:
         raise SystemExit(f'the job failed ({process.returncode}): {errors[-2000:]}')
     with open(os.path.join(output, 'summary.json')) as handle:
         summary = json.load(handle)
-    summary['peak_bytes'] = peak[0]
+    summary['peak_bytes'], summary['peak_launcher_bytes'], summary['peak_worker_bytes'] = peak
     return summary
 
 

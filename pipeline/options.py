@@ -42,9 +42,13 @@ class SpecscanOptions(PipelineOptions):
                             help='Largest batch RunInference sends to the CNN (raise it on a GPU, e.g. 128).')
         parser.add_argument('--preprocess_batch_size', type=int, default=8,
                             help='Images decoded per TensorFlow preprocessing batch.')
-        parser.add_argument('--ocr_engine', default='rapidocr', choices=('tesseract', 'rapidocr', 'both'),
+        parser.add_argument('--ocr_engine', default='rapidocr', choices=('tesseract', 'rapidocr', 'both', 'none'),
                             help='OCR engine: rapidocr (PP-OCRv4, the most accurate per second), tesseract '
-                                 '(fastest) or both (their words together).')
+                                 '(fastest), both (their words together), or none (no text is read and no value '
+                                 'predicted: for measuring fetching and decoding alone).')
+        parser.add_argument('--skip_cnn', type=on_off, nargs='?', const=True, default=False,
+                            help='Compute no CNN embedding (records get an empty one); with --ocr_engine none, '
+                                 'the job only fetches and decodes.')
         parser.add_argument('--rapidocr_detection_side', type=int, default=960,
                             help='Long side (pixels) of the copy RapidOCR finds text boxes on; boxes are read '
                                  'at full resolution. 0: detect on the whole image (up to 2000 px, slower).')

@@ -25,6 +25,7 @@ from transforms import checkpoint, features, fetch, ocr, preprocess
 from transforms.choose import CHOOSER_PATH
 from transforms.predict import EMBEDDING, FACTS, FAILURES, IMAGE, OCR, ROWS, PredictRows, rejected_result
 from transforms.read import REJECTED, ReadRows, check_header, parse_csv_text, read_csv_file, read_header
+from transforms.records import Embedding
 from transforms.sinks import FAILURES_DIR, RECORDS_DIR, WriteOutputs
 
 
@@ -52,8 +53,13 @@ def build(pipeline: beam.Pipeline, options: SpecscanOptions, saved: checkpoint.S
         deadline=options.fetch_deadline, allow_private_networks=options.allow_private_networks)
     decoded = fetched.images | 'Preprocess' >> preprocess.Preprocess(
         options.preprocess_batch_size, options.max_image_pixels, options.ocr_max_side)
-    cnn = decoded.decoded | 'CnnFeatures' >> features.CnnFeatures(
-        options.model_path, options.inference_min_batch_size, options.inference_max_batch_size)
+    if options.skip_cnn:
+        cnn = {features.EMBEDDINGS: decoded.decoded | 'NoEmbedding' >> beam.Map(
+                   lambda image: (image.facts.link, Embedding((), 0.0))),
+               features.FAILED: pipeline | 'NoCnnFailures' >> beam.Create([])}
+    else:
+        cnn = decoded.decoded | 'CnnFeatures' >> features.CnnFeatures(
+            options.model_path, options.inference_min_batch_size, options.inference_max_batch_size)
     words = decoded.decoded | 'Ocr' >> ocr.Ocr(
         options.ocr_engine, options.ocr_psm, options.rapidocr_detection_side, options.rapidocr_min_side,
         options.rapidocr_retry_side)
@@ -110,7 +116,7 @@ def check_arguments(options: SpecscanOptions) -> None:
         raise UsageError(f'--input {options.input}: {error}') from error
     if options.chooser == 'learned' and not CHOOSER_PATH.exists():
         raise UsageError(f'the learned chooser {CHOOSER_PATH} is missing: run `make train`, or use --chooser rules')
-    if not FileSystems.exists(options.model_path):
+    if not options.skip_cnn and not FileSystems.exists(options.model_path):
         raise UsageError(f'--model_path {options.model_path} does not exist: run `make model`')
     for name in ('output', 'annotate_dir'):
         folder = getattr(options, name)

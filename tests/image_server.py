@@ -18,6 +18,7 @@ to serve, so one server covers every case (NAME is any file name; images are dra
   /bomb/NAME                a 20000x20000 one-bit PNG of about 50 kB (400 M pixels when decoded)
   /cmyk/NAME, /gray16/NAME, /palette/NAME, /animated/NAME   valid images in unusual modes
   /redirect/NAME?to=URL     302 to URL
+  /tiny/NAME                the same small JPEG (100x80) for every name
   /body/NAME                whatever bytes `server.bodies[NAME]` holds (for property tests)
 
 `server.latency` adds seconds to every answer (the fetch benchmark sets 0.05); `server.hits`
@@ -67,6 +68,14 @@ def _encode(image, fmt, **kwargs) -> bytes:
     out = io.BytesIO()
     image.save(out, fmt, **kwargs)
     return out.getvalue()
+
+
+@lru_cache(maxsize=1)
+def tiny_jpeg() -> bytes:
+    """One small JPEG (100x80) for every name: for runs that measure the job, not the images."""
+    image = Image.new('RGB', (100, 80), 'white')
+    ImageDraw.Draw(image).text((8, 30), '500 g', fill='black')
+    return _encode(image, 'JPEG', quality=80)
 
 
 @lru_cache(maxsize=1)
@@ -160,6 +169,8 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
             self._send(200, bomb_png(), 'image/png')
         elif kind in ('cmyk', 'gray16', 'palette', 'animated'):
             self._send(200, unusual_image(kind))
+        elif kind == 'tiny':
+            self._send(200, tiny_jpeg())
         elif kind == 'body':
             self._send(200, self.server.bodies.get(name, b''))
         elif kind == 'redirect':

@@ -158,7 +158,7 @@ class RapidOcrReader:
         return words_from_rapidocr(result)
 
 
-ENGINES = ('tesseract', 'rapidocr', 'both')
+ENGINES = ('tesseract', 'rapidocr', 'both', 'none')  # none: no text read (fetch and decode only)
 
 
 def make_readers(engine: str, psm: int = 11, detection_side: int = 960, min_side: int = 1000,
