@@ -140,3 +140,15 @@ def test_a_launch_that_only_submits_writes_no_summary(drawn_job, tmp_path, model
     summary = run(argv(input_path, images_dir, str(output), model_path), test_pipeline=LaunchOnly())
     assert summary['text'].startswith('specscan: job submitted') and 'pipeline.summary' in summary['text']
     assert not (output / 'summary.json').exists()
+
+
+def test_fetch_and_decode_only(drawn_job, tmp_path, model_path):
+    """--ocr_engine none --skip_cnn: every row still out, images decoded, nothing read or embedded."""
+    input_path, images_dir, truth = drawn_job
+    output = tmp_path / 'out'
+    summary = run(argv(input_path, images_dir, str(output), model_path) + ['--ocr_engine=none', '--skip_cnn'])
+    records = pq.read_table(sorted(glob.glob(str(output / 'records' / '*.parquet')))).to_pylist()
+    assert sorted(r['index'] for r in records) == sorted(truth)
+    assert all(r['prediction'] == '' and r['embedding'] == [] and r['ocr_words'] == [] for r in records)
+    assert {r['index']: r['image_width'] for r in records}['100'] > 0
+    assert summary['failures_by_stage'] == {'decode': 1, 'read': 1}
