@@ -25,6 +25,7 @@ to serve, so one server covers every case (NAME is any file name; images are dra
 lists every path requested, in order; `server.max_in_flight` is the most requests it was
 answering at once.
 """
+import contextlib
 import http.server
 import io
 import socket
@@ -247,6 +248,17 @@ class ImageServer(http.server.ThreadingHTTPServer):
 
     def url(self, path: str) -> str:
         return self.base + path
+
+
+@contextlib.contextmanager
+def running(latency: float = 0.0, host: str = '127.0.0.1'):
+    """A started server for a `with` block (a test fixture's body), shut down after it."""
+    server = start(latency, host)
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def start(latency: float = 0.0, host: str = '127.0.0.1') -> ImageServer:

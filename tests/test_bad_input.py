@@ -16,10 +16,8 @@ from tests import image_server
 
 @pytest.fixture(scope='module')
 def server():
-    httpd = image_server.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with image_server.running() as httpd:
+        yield httpd
 
 
 def job_argv(input_path, output, model_path, *extra):

@@ -17,10 +17,8 @@ from transforms.records import FetchedImage
 
 @pytest.fixture
 def server():
-    httpd = image_server.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with image_server.running() as httpd:
+        yield httpd
 
 
 def run_fn(links, images_dir=None, **settings):
@@ -213,8 +211,7 @@ def test_gs_links_are_refused_by_default():
 
 def test_redirect_to_loopback_is_refused(server, monkeypatch):
     """A 'public' server (127.0.0.2, declared public for this test) redirects to 127.0.0.1."""
-    outside = image_server.start(host='127.0.0.2')
-    try:
+    with image_server.running(host='127.0.0.2') as outside:
         real = download.non_public_reason
         monkeypatch.setattr(download, 'non_public_reason',
                             lambda address: None if address == '127.0.0.2' else real(address))
@@ -224,9 +221,6 @@ def test_redirect_to_loopback_is_refused(server, monkeypatch):
         assert len(outside.hits) == 1 and server.hits == []
         # the same redirect is followed when private networks are allowed
         assert isinstance(fetch_one(outside.url(f'/redirect/a.jpg?to={target}')), FetchedImage)
-    finally:
-        outside.shutdown()
-        outside.server_close()
 
 
 def test_dns_rebinding_is_caught_when_the_socket_opens(server, monkeypatch):

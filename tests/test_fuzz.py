@@ -83,10 +83,8 @@ def test_random_bytes_decode_or_fail_one_output_each(datas):
 
 @pytest.fixture(scope='module')
 def server():
-    httpd = image_server.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with image_server.running() as httpd:
+        yield httpd
 
 
 @FEW

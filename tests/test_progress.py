@@ -70,8 +70,7 @@ def test_a_local_run_logs_progress_when_not_on_a_terminal(drawn_job, tmp_path, m
 def test_progress_moves_while_images_are_read(tmp_path, model_path):
     """Images served slowly one at a time: lines must appear along the way, not all at the end."""
     from tests import image_server
-    server = image_server.start(latency=0.4)
-    try:
+    with image_server.running(latency=0.4) as server:
         lines = ['index,image_link,group_id,entity_name'] + [
             f'{i},{server.url(f"/img/p{i}.jpg")},1,item_weight' for i in range(12)]
         (tmp_path / 'input.csv').write_text('\n'.join(lines) + '\n')
@@ -79,9 +78,6 @@ def test_progress_moves_while_images_are_read(tmp_path, model_path):
                 f'--output={tmp_path / "out"}', f'--model_path={model_path}', '--ocr_engine=tesseract',
                 '--allow_private_networks', '--fetch_concurrency=1', '--progress_every=3']
         run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert run.returncode == 0, run.stderr[-2000:]
     shares = [line.split()[2] for line in run.stderr.splitlines() if line.startswith('specscan: rows')]
     assert shares[-1] == '12/12' and len(set(shares)) >= 3, shares

@@ -18,10 +18,8 @@ IMAGES = 24
 
 @pytest.fixture(scope='module')
 def server():
-    httpd = image_server.start(latency=0.15)
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with image_server.running(latency=0.15) as httpd:
+        yield httpd
 
 
 @pytest.fixture(scope='module')
