@@ -10,28 +10,10 @@ value and unit, so '500 gram' equals '500.0 gram'. A prediction that is not
 import argparse
 import csv
 import json
-import re
 import sys
 from collections import defaultdict
 
-from transforms.units import ALL_UNITS
-
-_FORMAT = re.compile(r'^-?\d+(\.\d+)?\s+[a-zA-Z\s]+$')
-
-
-def parse_value(text: str):
-    """'500.0 gram' -> (500.0, 'gram'); None when not '<number> <unit words>'."""
-    text = text.strip()
-    if not _FORMAT.match(text):
-        return None
-    number, unit = text.split(None, 1)
-    return float(number), ' '.join(unit.split())
-
-
-def same_value(value: float, truth: float) -> bool:
-    """Equal numbers under the numeric rule (a relative tolerance of 1e-9)."""
-    return abs(value - truth) <= 1e-9 * max(1.0, abs(truth))
-
+from transforms.units import ALL_UNITS, parse_value, same_value  # noqa: F401 (errors.py imports them from here)
 
 def _same_numeric(prediction: str, truth: str) -> bool:
     p, t = parse_value(prediction), parse_value(truth)

@@ -18,6 +18,7 @@ from typing import Optional, Tuple
 from PIL import Image, ImageDraw, ImageFont
 
 from transforms.records import Candidate, RowResult
+from transforms.units import parse_value, same_value
 
 RED = (230, 20, 20)
 GREY = (150, 150, 150)
@@ -44,26 +45,15 @@ def annotated_name(result: RowResult) -> str:
     return f'{safe}.jpg'
 
 
-def parse_prediction(prediction: str) -> Optional[Tuple[float, str]]:
-    """'500.0 gram' or '500 gram' (transforms/choose.py writes both) -> (500.0, 'gram')."""
-    parts = (prediction or '').split(None, 1)
-    if len(parts) != 2:
-        return None
-    try:
-        return float(parts[0]), ' '.join(parts[1].split())
-    except ValueError:
-        return None
-
-
 def chosen_candidate(result: RowResult) -> Optional[Candidate]:
     """The candidate the prediction was written from: same value and unit, the highest score
     (the first on a tie, as choose.best_candidate breaks them), allowed ones first."""
-    parsed = parse_prediction(result.prediction)
+    parsed = parse_value(result.prediction or '')
     if parsed is None:
         return None
     value, unit = parsed
     matching = [c for c in result.candidates
-                if c.unit == unit and abs(c.value - value) <= 1e-9 * max(1.0, abs(value))]
+                if c.unit == unit and same_value(c.value, value)]
     best = None
     for candidate in matching:
         if best is None or (candidate.allowed, candidate.score) > (best.allowed, best.score):

@@ -52,6 +52,24 @@ def format_prediction(value: float, unit: str) -> str:
     return f"{text} {unit}"
 
 
+_PREDICTION_FORMAT = re.compile(r"^-?\d+(\.\d+)?\s+[a-zA-Z\s]+$")
+
+
+def parse_value(text: str):
+    """'500.0 gram' -> (500.0, 'gram'), the reverse of format_prediction (also '500 gram');
+    None when not '<number> <unit words>', as the scorer's format rule says."""
+    text = text.strip()
+    if not _PREDICTION_FORMAT.match(text):
+        return None
+    number, unit = text.split(None, 1)
+    return float(number), " ".join(unit.split())
+
+
+def same_value(value: float, truth: float) -> bool:
+    """Equal numbers under the scorer's numeric rule (a relative tolerance of 1e-9)."""
+    return abs(value - truth) <= 1e-9 * max(1.0, abs(truth))
+
+
 @dataclass(frozen=True)
 class Quantity:
     """One number with its unit, and where in the word list it was read."""
