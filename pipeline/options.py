@@ -22,6 +22,10 @@ def on_off(text: str) -> bool:
     raise ValueError(f'expected true or false, got {text!r}')
 
 
+# An option that is off unless given: `--resume`, `--resume=true`, `--resume=false`.
+SWITCH = dict(type=on_off, nargs='?', const=True, default=False)
+
+
 class SpecscanOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
@@ -46,7 +50,7 @@ class SpecscanOptions(PipelineOptions):
                             help='OCR engine: rapidocr (PP-OCRv4, the most accurate per second), tesseract '
                                  '(fastest), both (their words together), or none (no text is read and no value '
                                  'predicted: for measuring fetching and decoding alone).')
-        parser.add_argument('--skip_cnn', type=on_off, nargs='?', const=True, default=False,
+        parser.add_argument('--skip_cnn', **SWITCH,
                             help='Compute no CNN embedding (records get an empty one); with --ocr_engine none, '
                                  'the job only fetches and decodes.')
         parser.add_argument('--rapidocr_detection_side', type=int, default=960,
@@ -79,11 +83,11 @@ class SpecscanOptions(PipelineOptions):
                                  'server that drips bytes cannot hold a worker.')
         parser.add_argument('--fetch_concurrency', type=int, default=32,
                             help='Downloads kept in flight at once by each worker process.')
-        parser.add_argument('--allow_private_networks', type=on_off, nargs='?', const=True, default=False,
+        parser.add_argument('--allow_private_networks', **SWITCH,
                             help='Trust the CSV\'s links: fetch from loopback, private, link-local and '
                                  'reserved addresses and read gs:// links (refused by default: a CSV is '
                                  'untrusted input). For tests and on-premise mirrors.')
-        parser.add_argument('--resume', type=on_off, nargs='?', const=True, default=False,
+        parser.add_argument('--resume', **SWITCH,
                             help='Go on from a run that stopped before its end: images whose results it '
                                  'saved under --output/checkpoint/ are not fetched or read again.')
         parser.add_argument('--checkpoint_every', type=int, default=50,
@@ -94,7 +98,7 @@ class SpecscanOptions(PipelineOptions):
                                  'boxed, the chosen one in red, and the prediction printed; one JPEG per row, '
                                  'named by its index. For looking at runs; images taken from a --resume '
                                  'checkpoint are drawn on a blank canvas.')
-        parser.add_argument('--quiet', type=on_off, nargs='?', const=True, default=False,
+        parser.add_argument('--quiet', **SWITCH,
                             help='No progress line while a local run works (the summary is still printed).')
         parser.add_argument('--progress_every', type=int, default=1000,
                             help='When stderr is not a terminal, a progress line is logged every this many rows '
