@@ -28,6 +28,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.records import Embedding, Failure, ImageFacts, OcrResult, OcrWord
+from transforms.sinks import write_file_atomically
 
 CHECKPOINT_DIR = 'checkpoint'
 KINDS = ('facts', 'ocr', 'embedding', 'failure')
@@ -60,10 +61,7 @@ def write_file(path: str, links_and_values) -> None:
     """One checkpoint file: the list of links, then a line per record; whole or absent."""
     lines = [json.dumps({'links': [link for link, _ in links_and_values]})]
     lines += [json.dumps({'link': link, 'value': value}) for link, value in links_and_values]
-    temporary = f'{path}.tmp'
-    with FileSystems.create(temporary) as handle:
-        handle.write(('\n'.join(lines) + '\n').encode('utf-8'))
-    FileSystems.rename([temporary], [path])
+    write_file_atomically(path, '\n'.join(lines) + '\n')
 
 
 def kind_of(path: str) -> str:
