@@ -15,29 +15,17 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import transforms  # noqa: E402,F401  (first: it quiets TensorFlow's and Google's start-up warnings)
-from apache_beam.transforms.window import GlobalWindow  # noqa: E402
-from apache_beam.utils.timestamp import MIN_TIMESTAMP  # noqa: E402
 
 from tests import image_server  # noqa: E402
-from transforms.fetch import FetchImageFn  # noqa: E402
 from transforms.records import FetchedImage  # noqa: E402
 
 
 def fetch_all(links, concurrency: int) -> float:
     """Seconds to fetch every link through one FetchImageFn bundle; fails loudly on a failed fetch."""
-    fn = FetchImageFn(None, concurrency=concurrency, allow_private_networks=True, retries=0)
-    fn.setup()
-    try:
-        started = time.perf_counter()
-        fn.start_bundle()
-        outputs = []
-        for link in links:
-            outputs += fn.process(link, timestamp=MIN_TIMESTAMP, window=GlobalWindow())
-        outputs += fn.finish_bundle()
-        seconds = time.perf_counter() - started
-    finally:
-        fn.teardown()
-    fetched = [o.value for o in outputs if isinstance(o.value, FetchedImage)]
+    started = time.perf_counter()
+    outputs = image_server.run_fetch_bundle(links, concurrency=concurrency)
+    seconds = time.perf_counter() - started
+    fetched = [o for o in outputs if isinstance(o, FetchedImage)]
     if len(fetched) != len(links):
         raise SystemExit(f'{len(links) - len(fetched)} of {len(links)} fetches failed')
     return seconds

@@ -1,6 +1,7 @@
 """A real HTTP server on 127.0.0.1 that serves generated images and every fault a fetcher meets.
 
-Used by the fetch and pipeline tests and by the benchmarks under bench/. The path says what
+Used by the fetch and pipeline tests and by the benchmarks under bench/; `run_fetch_bundle`
+drives the pipeline's fetch step against it. The path says what
 to serve, so one server covers every case (NAME is any file name; images are drawn from it):
 
   /img/NAME                 a JPEG with the product text "Net Wt <n> g" (n from NAME)
@@ -36,39 +37,18 @@ import zlib
 from functools import lru_cache
 from urllib.parse import parse_qs, urlparse
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
-FONT_PATHS = ('/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf',)
-
-
-def _font(size):
-    for path in FONT_PATHS:
-        try:
-            return ImageFont.truetype(path, size)
-        except OSError:
-            pass
-    return ImageFont.load_default()
-
+from tests.images import encode, label_image
 
 @lru_cache(maxsize=4096)
 def product_jpeg(name: str) -> bytes:
     """A label image whose weight depends on the name, so every image reads differently."""
-    grams = 100 + sum(name.encode()) % 900
-    image = Image.new('RGB', (640, 320), 'white')
-    draw = ImageDraw.Draw(image)
-    draw.text((40, 60), 'Rolled Oats', fill='black', font=_font(48))
-    draw.text((40, 170), f'Net Wt {grams} g', fill='black', font=_font(56))
-    return _encode(image, 'JPEG', quality=90)
+    return encode(label_image(['Rolled Oats', f'Net Wt {grams_in(name)} g']), 'JPEG', quality=90)
 
 
 def grams_in(name: str) -> int:
     return 100 + sum(name.encode()) % 900
-
-
-def _encode(image, fmt, **kwargs) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **kwargs)
-    return out.getvalue()
 
 
 @lru_cache(maxsize=1)
@@ -76,7 +56,7 @@ def tiny_jpeg() -> bytes:
     """One small JPEG (100x80) for every name: for runs that measure the job, not the images."""
     image = Image.new('RGB', (100, 80), 'white')
     ImageDraw.Draw(image).text((8, 30), '500 g', fill='black')
-    return _encode(image, 'JPEG', quality=80)
+    return encode(image, 'JPEG', quality=80)
 
 
 @lru_cache(maxsize=1)
@@ -96,14 +76,14 @@ def unusual_image(mode: str) -> bytes:
     """Valid images that decoders often get wrong: CMYK JPEG, 16-bit grey PNG, palette PNG, animated GIF."""
     base = Image.open(io.BytesIO(product_jpeg('unusual.jpg')))
     if mode == 'cmyk':
-        return _encode(base.convert('CMYK'), 'JPEG')
+        return encode(base.convert('CMYK'), 'JPEG')
     if mode == 'gray16':
-        return _encode(base.convert('I').point(lambda v: v * 256).convert('I;16'), 'PNG')
+        return encode(base.convert('I').point(lambda v: v * 256).convert('I;16'), 'PNG')
     if mode == 'palette':
-        return _encode(base.convert('P', palette=Image.ADAPTIVE), 'PNG')
+        return encode(base.convert('P', palette=Image.ADAPTIVE), 'PNG')
     if mode == 'animated':
         frames = [base.convert('P'), Image.new('P', base.size, 0)]
-        return _encode(frames[0], 'GIF', save_all=True, append_images=frames[1:], duration=200, loop=0)
+        return encode(frames[0], 'GIF', save_all=True, append_images=frames[1:], duration=200, loop=0)
     raise ValueError(mode)
 
 
@@ -312,3 +292,27 @@ def write_bad_input_csv(server: ImageServer, path: str) -> dict:
     with open(path, 'w') as handle:
         handle.write('\n'.join(lines) + '\n')
     return expected
+
+
+def run_fetch_bundle(links, images_dir=None, **settings) -> list:
+    """Every output of the pipeline's FetchImageFn for these links, as one real bundle (setup,
+    process each, finish_bundle, teardown), unwrapped from its WindowedValues: FetchedImage, or
+    TaggedOutput(FAILED, (link, Failure)). Defaults suit this server: loopback allowed, no retries."""
+    from apache_beam.pvalue import TaggedOutput
+    from apache_beam.transforms.window import GlobalWindow
+    from apache_beam.utils.timestamp import MIN_TIMESTAMP
+
+    from transforms.fetch import FetchImageFn
+    settings = {'timeout': 5.0, 'retries': 0, 'max_bytes': 1_000_000, 'allow_private_networks': True,
+                'backoff': 0.01, **settings}
+    fn = FetchImageFn(images_dir, **settings)
+    fn.setup()
+    try:
+        fn.start_bundle()
+        outputs = []
+        for link in links:
+            outputs += fn.process(link, timestamp=MIN_TIMESTAMP, window=GlobalWindow())
+        outputs += fn.finish_bundle()
+    finally:
+        fn.teardown()
+    return [TaggedOutput(o.tag, o.value.value) if isinstance(o, TaggedOutput) else o.value for o in outputs]

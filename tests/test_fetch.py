@@ -5,13 +5,11 @@ import time
 
 import apache_beam as beam
 import pytest
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
 
 from tests import image_server
 from transforms import download
 from transforms.download import RefusedLink, check_link, non_public_reason, retry_after_seconds
-from transforms.fetch import FAILED, FetchImageFn, cache_name
+from transforms.fetch import FAILED, cache_name
 from transforms.records import FetchedImage
 
 
@@ -21,31 +19,8 @@ def server():
         yield httpd
 
 
-def run_fn(links, images_dir=None, **settings):
-    """Every output of FetchImageFn for these links, as a real bundle: process, then finish_bundle."""
-    settings = {'timeout': 5.0, 'retries': 0, 'max_bytes': 1_000_000, 'allow_private_networks': True,
-                'backoff': 0.01, **settings}
-    fn = FetchImageFn(images_dir, **settings)
-    fn.setup()
-    try:
-        fn.start_bundle()
-        outputs = []
-        for link in links:
-            outputs += list(fn.process(link, timestamp=MIN_TIMESTAMP, window=GlobalWindow()))
-        outputs += list(fn.finish_bundle())
-    finally:
-        fn.teardown()
-    return [_unwrap(output) for output in outputs]
-
-
-def _unwrap(output):
-    if isinstance(output, beam.pvalue.TaggedOutput):
-        return beam.pvalue.TaggedOutput(output.tag, output.value.value)
-    return output.value
-
-
 def fetch_one(link, images_dir=None, **settings):
-    [output] = run_fn([link], images_dir, **settings)
+    [output] = image_server.run_fetch_bundle([link], images_dir, **settings)
     return output
 
 
@@ -235,7 +210,7 @@ def test_dns_rebinding_is_caught_when_the_socket_opens(server, monkeypatch):
 
 def test_many_downloads_are_in_flight_at_once(server):
     server.latency = 0.3
-    outputs = run_fn([server.url(f'/img/{i}.jpg') for i in range(12)], concurrency=8)
+    outputs = image_server.run_fetch_bundle([server.url(f'/img/{i}.jpg') for i in range(12)], concurrency=8)
     assert sorted(o.link for o in outputs) == sorted(server.url(f'/img/{i}.jpg') for i in range(12))
     assert all(isinstance(o, FetchedImage) for o in outputs)
     assert server.max_in_flight >= 6
@@ -243,5 +218,5 @@ def test_many_downloads_are_in_flight_at_once(server):
 
 def test_one_at_a_time_when_concurrency_is_one(server):
     server.latency = 0.05
-    outputs = run_fn([server.url(f'/img/{i}.jpg') for i in range(5)], concurrency=1)
+    outputs = image_server.run_fetch_bundle([server.url(f'/img/{i}.jpg') for i in range(5)], concurrency=1)
     assert len(outputs) == 5 and server.max_in_flight == 1

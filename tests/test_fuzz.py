@@ -6,13 +6,11 @@ import math
 
 import apache_beam as beam
 import pytest
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests import image_server
 from tests.images import encode, noise_image
-from transforms.fetch import FAILED, FetchImageFn
+from transforms.fetch import FAILED
 from transforms.preprocess import FACTS, PreprocessBatchFn
 from transforms.read import HEADER, parse_csv_text
 from transforms.records import DecodedImage, FetchedImage, RejectedRow, Row
@@ -91,19 +89,11 @@ def server():
 @given(body=image_bytes)
 def test_random_bodies_from_a_server_give_one_output(server, body):
     server.bodies['fuzz.jpg'] = body
-    fn = FetchImageFn(None, timeout=5.0, retries=0, allow_private_networks=True)
-    fn.setup()
-    try:
-        fn.start_bundle()
-        outputs = list(fn.process(server.url('/body/fuzz.jpg'), timestamp=MIN_TIMESTAMP, window=GlobalWindow()))
-        outputs += list(fn.finish_bundle())
-    finally:
-        fn.teardown()
-    [output] = outputs
+    [output] = image_server.run_fetch_bundle([server.url('/body/fuzz.jpg')], max_bytes=50 * 1024 * 1024)
     if isinstance(output, beam.pvalue.TaggedOutput):
-        assert output.tag == FAILED and output.value.value[1].reason
+        assert output.tag == FAILED and output.value[1].reason
     else:
-        assert output.value.data == body
+        assert output.data == body
 
 
 @settings(max_examples=300, deadline=None)
