@@ -5,12 +5,14 @@ read. The pixel count is checked from the header before anything is decoded, so 
 decompression bomb costs a few bytes of reading, not gigabytes of memory. Images arrive in
 batches (BatchElements) so TensorFlow's per-call overhead is shared.
 """
+import atexit
 import io
 import re
 import time
 from typing import Optional
 
 import apache_beam as beam
+import numpy as np
 
 from transforms.records import DecodedImage, Failure, FetchedImage, ImageFacts
 
@@ -70,17 +72,83 @@ def decode_rgb(data: bytes):
     return image
 
 
-def _prepare(image, cnn_size: int, ocr_max_side: int):
-    """RGB uint8 -> (CNN input float32 0..255, padded square; OCR grey uint8 at full resolution)."""
-    import tensorflow as tf
-    cnn_input = tf.image.resize_with_pad(tf.cast(image, tf.float32), cnn_size, cnn_size, antialias=True)
-    grey = tf.image.rgb_to_grayscale(image)
-    height, width = int(grey.shape[0]), int(grey.shape[1])
+# Why graphs: with TF 2.16 on Python 3.11 every tensor made eagerly keeps about 170 bytes that
+# are never freed (tensorflow/tensorflow#68196). Decoding and preparing op by op made some 45
+# of them per image, which grew each worker by hundreds of MB over the 131k-row test CSV. One
+# traced graph per image makes four, and it runs on a GPU when there is one.
+SIZE_MISMATCH = 'decoded size differs from the header'
+
+
+def _sizes(height: int, width: int, cnn_size: int, ocr_max_side: int) -> np.ndarray:
+    """[resized height, width, top, left, cnn size, cnn size, OCR height, width, height, width].
+
+    The first four are what tf.image.resize_with_pad computes, in its own float32 arithmetic,
+    so the graph gives the very pixels the eager call gives (traced, its arithmetic may round
+    the other way by one pixel). The OCR image keeps full resolution up to `ocr_max_side`.
+    """
+    f_height, f_width, f_size = np.float32(height), np.float32(width), np.float32(cnn_size)
+    ratio = max(f_width / f_size, f_height / f_size)
+    resized_height, resized_width = f_height / ratio, f_width / ratio
+    top = max(0, int(np.floor((f_size - resized_height) / np.float32(2))))
+    left = max(0, int(np.floor((f_size - resized_width) / np.float32(2))))
+    ocr_height, ocr_width = height, width
     if ocr_max_side and max(height, width) > ocr_max_side:
         scale = ocr_max_side / max(height, width)
-        grey = tf.cast(tf.round(tf.image.resize(grey, (round(height * scale), round(width * scale)),
-                                                antialias=True)), tf.uint8)
-    return cnn_input.numpy(), grey.numpy()[..., 0]
+        ocr_height, ocr_width = round(height * scale), round(width * scale)
+    return np.array([np.floor(resized_height), np.floor(resized_width), top, left, cnn_size, cnn_size,
+                     ocr_height, ocr_width, height, width], dtype=np.int32)
+
+
+def _prepare_ops(image, sizes):
+    """RGB uint8 image -> (CNN input float32 0..255, padded square; OCR grey uint8), as TF ops."""
+    import tensorflow as tf
+    resized = tf.image.resize(tf.cast(image, tf.float32), sizes[0:2], antialias=True)
+    cnn_input = tf.image.pad_to_bounding_box(resized, sizes[2], sizes[3], sizes[4], sizes[5])
+    grey = tf.image.rgb_to_grayscale(image)
+    grey = tf.cond(tf.reduce_all(tf.shape(grey)[:2] == sizes[6:8]), lambda: grey,
+                   lambda: tf.cast(tf.round(tf.image.resize(grey, sizes[6:8], antialias=True)), tf.uint8))
+    return cnn_input, grey[..., 0]
+
+
+_GRAPHS = {}
+
+
+def _graph(name: str):
+    """'decode': (bytes, sizes) -> prepared, for what tf.io reads; 'prepare': (RGB image, sizes)."""
+    import tensorflow as tf
+    if not _GRAPHS:
+        sizes = tf.TensorSpec([10], tf.int32)
+
+        @tf.function(input_signature=[tf.TensorSpec([], tf.string), sizes])
+        def decode(data, sizes):
+            image = tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
+            check = tf.debugging.assert_equal(tf.shape(image)[:2], sizes[8:10], message=SIZE_MISMATCH)
+            with tf.control_dependencies([check]):
+                return _prepare_ops(image, sizes)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8), sizes])
+        def prepare(image, sizes):
+            return _prepare_ops(image, sizes)
+        _GRAPHS.update(decode=decode, prepare=prepare)
+        atexit.register(_GRAPHS.clear)  # freed before TensorFlow's modules are torn down, not after
+    return _GRAPHS[name]
+
+
+def decode_and_prepare(data: bytes, width: int, height: int, cnn_size: int, ocr_max_side: int):
+    """Image bytes and their header's size -> (CNN input, OCR grey) as numpy arrays, in one graph
+    call; WebP and TIFF (tensorflow-io) and a header that disagrees with the pixels go op by op."""
+    import tensorflow as tf
+    if sniff_image_format(data) not in ('webp', 'tiff', None):
+        try:
+            cnn_input, grey = _graph('decode')(data, _sizes(height, width, cnn_size, ocr_max_side))
+            return cnn_input.numpy(), grey.numpy()
+        except tf.errors.InvalidArgumentError as error:
+            if SIZE_MISMATCH not in str(error):
+                raise
+    image = decode_rgb(data)
+    sizes = _sizes(int(image.shape[0]), int(image.shape[1]), cnn_size, ocr_max_side)
+    cnn_input, grey = _graph('prepare')(image, sizes)
+    return cnn_input.numpy(), grey.numpy()
 
 
 class TooManyPixels(ValueError):
@@ -126,7 +194,7 @@ class PreprocessBatchFn(beam.DoFn):
         width, height = header_size(fetched.data)
         if width * height > self.max_pixels:
             raise TooManyPixels(f'{width}x{height} image exceeds the limit of {self.max_pixels} pixels')
-        cnn_input, ocr_image = _prepare(decode_rgb(fetched.data), self.cnn_size, self.ocr_max_side)
+        cnn_input, ocr_image = decode_and_prepare(fetched.data, width, height, self.cnn_size, self.ocr_max_side)
         facts = ImageFacts(fetched.link, fetched.source, width, height, fetched.seconds,
                            time.perf_counter() - started)
         return DecodedImage(facts, cnn_input, ocr_image)
