@@ -6,7 +6,8 @@ Runs `python -m pipeline.run` on the first `--rows` rows of ../shared/data/dev (
 its cache folder) with `--direct_running_mode multi_processing` and 1 or 2 worker processes,
 `--runs` times each, the settings interleaved so that machine noise falls on both alike. For
 each setting it prints the median rows per second (over the job's own wall time, workers'
-start included), the median seconds per image of each stage (from summary.json), the median
+start included), the median seconds per image of each stage (from summary.json), the median seconds the
+join, choose and write take after the last image (from the newest checkpoint file), the median
 peak memory of the whole process tree (launcher and workers, sampled from /proc every 0.2 s),
 and the ratio of the medians of rows per second against the first setting.
 """
@@ -97,16 +98,17 @@ def main(argv=None) -> None:
     print(f'\npipeline on {len(rows) - 1} dev rows, {args.runs} runs per setting, {os.cpu_count()} cores, '
           f'extra options: {" ".join(args.extra) or "none"}')
     print('| workers | rows/s (median) | runs | ' + ' | '.join(f'{s} s/image' for s in STAGES)
-          + f' | peak memory | vs {args.workers[0]} worker(s) |')
-    print('|---' * (len(STAGES) + 5) + '|')
+          + f' | join+choose+write s | peak memory | vs {args.workers[0]} worker(s) |')
+    print('|---' * (len(STAGES) + 6) + '|')
     for workers, summaries in results.items():
         rates = [s['rows_in'] / s['wall_seconds'] for s in summaries]
         stages = [statistics.median(s['stage_seconds'][stage] / max(s['images'], 1) for s in summaries)
                   for stage in STAGES]
         peak = statistics.median(s['peak_bytes'] for s in summaries) / 2 ** 30
+        tail = statistics.median(s['seconds_after_last_image'] or 0.0 for s in summaries)
         print(f'| {workers} | {statistics.median(rates):.2f} | {", ".join(f"{r:.2f}" for r in rates)} | '
               + ' | '.join(f'{v:.3f}' for v in stages)
-              + f' | {peak:.2f} GiB | {statistics.median(rates) / base:.2f}x |')
+              + f' | {tail:.1f} | {peak:.2f} GiB | {statistics.median(rates) / base:.2f}x |')
     print(f'\noutputs under {work}')
 
 

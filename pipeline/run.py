@@ -166,9 +166,12 @@ def run(argv=None, test_pipeline=None) -> dict:
     if only_submitted or state not in (None, PipelineState.DONE):
         return {'state': str(state), 'text': f'specscan: job submitted ({state}); when it is done, '
                                              f'python -m pipeline.summary --output {options.output}'}
+    finished = time.time()
+    last_image = checkpoint.last_saved(checkpoint_dir)
     clear_folders(options.output, (checkpoint.CHECKPOINT_DIR,))  # the outputs now hold it all
-    summary = summarize(options.output, wall_seconds=time.time() - started,
-                        images_resumed=len(saved.done) if saved else 0)
+    summary = summarize(options.output, wall_seconds=finished - started,
+                        images_resumed=len(saved.done) if saved else 0,
+                        seconds_after_last_image=finished - last_image if last_image else None)
     write_summary(options.output, summary)
     return summary
 

@@ -6,6 +6,7 @@ between the DirectRunner's modes, Dataflow and Dask) and describes exactly what 
 import json
 import sys
 from collections import Counter
+from typing import Optional
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -31,7 +32,10 @@ def read_records(output: str, columns=_COLUMNS) -> pa.Table:
     return pa.concat_tables(tables) if tables else pa.table({c: [] for c in columns})
 
 
-def summarize(output: str, wall_seconds: float, images_resumed: int = 0) -> dict:
+def summarize(output: str, wall_seconds: float, images_resumed: int = 0,
+              seconds_after_last_image: Optional[float] = None) -> dict:
+    """`seconds_after_last_image`: the join, choose and write at the end of a batch run (the
+    rows wait for every image at the join), from the newest checkpoint file to the end."""
     rows = read_records(output).to_pylist()
     images = {}
     for row in rows:  # stage times are per image, repeated on each of its rows
@@ -52,6 +56,7 @@ def summarize(output: str, wall_seconds: float, images_resumed: int = 0) -> dict
         'images_by_source': dict(sorted(sources.items())),
         'stage_seconds': seconds,
         'wall_seconds': round(wall_seconds, 2),
+        'seconds_after_last_image': None if seconds_after_last_image is None else round(seconds_after_last_image, 2),
     }
     summary['text'] = format_summary(summary)
     return summary
@@ -74,7 +79,9 @@ def format_summary(summary: dict) -> str:
         + (f", {summary['images_resumed']} images taken from the checkpoint" if summary['images_resumed'] else ''),
         f'  failures by stage: {failures}',
         *[f'    {count:6d}  {kind}' for kind, count in summary['failures_by_kind'].items()],
-        f'  seconds per stage (summed over images): {stage}',
+        f'  seconds per stage (summed over images): {stage}'
+        + (f"; join, choose and write after the last image: {summary['seconds_after_last_image']:.1f} s"
+           if summary.get('seconds_after_last_image') is not None else ''),
         f"  outputs: {summary['output']}/predictions.csv, records/, failures/, summary.json",
     ])
 

@@ -55,6 +55,7 @@ def test_run_writes_every_output(drawn_job, tmp_path, model_path):
     assert summary['predictions_made'] == 3
     assert summary['failures_by_stage'] == {'decode': 1, 'read': 1}
     assert summary['images_by_source'] == {'cache': 4} and summary['images'] == 4
+    assert 0 <= summary['seconds_after_last_image'] < summary['wall_seconds']  # the join, choose and write
     with open(output / 'summary.json') as handle:
         assert json.load(handle)['rows_in'] == len(truth)
     from pipeline import summary as summary_command

@@ -21,7 +21,7 @@ import dataclasses
 import json
 import time
 import uuid
-from typing import Dict, Set
+from typing import Dict, Optional, Set
 
 import apache_beam as beam
 import numpy as np
@@ -96,6 +96,12 @@ def scan(folder: str) -> Saved:
             if link in done:
                 files.setdefault(path, set()).add(link)
     return Saved(files, done)
+
+
+def last_saved(folder: str) -> Optional[float]:
+    """When the newest checkpoint file was written (about when the last image was done), or None."""
+    matches = FileSystems.match([FileSystems.join(folder, '*.jsonl')])[0].metadata_list
+    return max((m.last_updated_in_seconds for m in matches), default=None)
 
 
 class WriteCheckpointFn(beam.DoFn):
