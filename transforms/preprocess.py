@@ -2,8 +2,8 @@
 
 tf.io decodes JPEG, PNG, GIF and BMP; tensorflow-io adds WebP and TIFF, which tf.io cannot
 read. The pixel count is checked from the header before anything is decoded, so a
-decompression bomb costs a few bytes of reading, not gigabytes of memory. Images arrive in
-batches (BatchElements) so TensorFlow's per-call overhead is shared.
+decompression bomb costs a few bytes of reading, not gigabytes of memory. Each image is then
+decoded, resized and padded in one call of a traced graph (see _graph for why not op by op).
 """
 import atexit
 import io
