@@ -3,7 +3,7 @@
 tf.io decodes JPEG, PNG, GIF and BMP; tensorflow-io adds WebP and TIFF, which tf.io cannot
 read. The pixel count is checked from the header before anything is decoded, so a
 decompression bomb costs a few bytes of reading, not gigabytes of memory. Each image is then
-decoded, resized and padded in one call of a traced graph (see _graph for why not op by op).
+decoded, resized and padded in one call of a traced graph (why not op by op: above _sizes).
 """
 import atexit
 import io
@@ -75,7 +75,7 @@ def decode_rgb(data: bytes):
 # Why graphs: with TF 2.16 on Python 3.11 every tensor made eagerly keeps about 170 bytes that
 # are never freed (tensorflow/tensorflow#68196). Decoding and preparing op by op made some 45
 # of them per image, which grew each worker by hundreds of MB over the 131k-row test CSV. One
-# traced graph per image makes four, and it runs on a GPU when there is one.
+# traced graph call per image makes about four, and it runs on a GPU when there is one.
 SIZE_MISMATCH = 'decoded size differs from the header'
 
 
@@ -136,7 +136,8 @@ def _graph(name: str):
 
 def decode_and_prepare(data: bytes, width: int, height: int, cnn_size: int, ocr_max_side: int):
     """Image bytes and their header's size -> (CNN input, OCR grey) as numpy arrays, in one graph
-    call; WebP and TIFF (tensorflow-io) and a header that disagrees with the pixels go op by op."""
+    call. WebP and TIFF (tensorflow-io), and images whose header disagrees with their pixels, are
+    decoded op by op and then prepared in the second graph."""
     import tensorflow as tf
     if sniff_image_format(data) not in ('webp', 'tiff', None):
         try:
