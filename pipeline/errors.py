@@ -20,8 +20,9 @@ import re
 import sys
 from collections import Counter, defaultdict
 
-from pipeline.evaluate import _same_numeric, parse_value, read_labels, same_value
+from pipeline.evaluate import _same_numeric, read_labels
 from pipeline.summary import read_records
+from transforms.units import parse_value, same_value
 
 CATEGORIES = ('right', 'label unmatchable', 'image failed', 'no OCR text', 'OCR miss',
               'number read, not parsed', 'right value, wrong unit', 'choice error')

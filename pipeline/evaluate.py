@@ -13,7 +13,8 @@ import json
 import sys
 from collections import defaultdict
 
-from transforms.units import ALL_UNITS, parse_value, same_value  # noqa: F401 (errors.py imports them from here)
+from transforms.units import ALL_UNITS, parse_value, same_value
+
 
 def _same_numeric(prediction: str, truth: str) -> bool:
     p, t = parse_value(prediction), parse_value(truth)

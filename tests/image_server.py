@@ -41,6 +41,7 @@ from PIL import Image, ImageDraw
 
 from tests.images import encode, label_image
 
+
 @lru_cache(maxsize=4096)
 def product_jpeg(name: str) -> bytes:
     """A label image whose weight depends on the name, so every image reads differently."""
