@@ -85,7 +85,8 @@ class Quantity:
 
 # Every spelling of every unit, lower case; a space stands for an optional dot and spaces.
 _UNIT_ALIASES: dict[str, tuple[str, ...]] = {
-    "gram": ("g", "gm", "gms", "gr", "gram", "grams", "gramme", "grammes"),
+    "gram": ("g", "gm", "gms", "gr", "gram", "grams", "gramme", "grammes",
+             "gsm"),  # fabric weight in g/m²: the labels give it as grams
     "kilogram": ("kg", "kgs", "kilo", "kilos", "kilogram", "kilograms"),
     "milligram": ("mg", "milligram", "milligrams"),
     "microgram": ("mcg", "µg", "μg", "ug", "microgram", "micrograms"),
@@ -142,6 +143,8 @@ def _alias_pattern(alias: str, unit: str) -> str:
     end = rf"(?!{_LETTER})|(?=[xX][0-9])"
     if len(alias) >= 2 and alias.isalpha():
         end += r"|(?-i:(?<=[A-Z][A-Z])(?=[A-Z][a-z])|(?<=[a-z])(?=[A-Z][a-z]))"
+    elif alias in ("g", "v", "w"):  # lower case before a capitalised word: 'Max60wEach' (not '5mAh')
+        end += r"|(?-i:(?<=[0-9][a-z])(?=[A-Z][a-z]))"
     if alias in _SYMBOL_ALIASES:
         # a digit after a mark is a bar code ('8'904059"160741'), unless feet run into inches (5'10");
         # an axis letter may follow a mark ('12"W x 10"D')
@@ -166,6 +169,7 @@ _VULGAR_AFTER = re.compile(rf"\s*({_VULGAR})")
 _MIXED_FRACTION = re.compile(r"(?:\s+|-)([0-9]+)[/⁄]([0-9]+)(?![.,]?[0-9])")
 _FRACTION = re.compile(r"[/⁄]([0-9]+)(?![.,]?[0-9])")
 _WHITESPACE = re.compile(r"\s+")
+_METRIC_LENGTH_AHEAD = re.compile(rf"\s*[0-9]+(?:[.,][0-9]+)?\s*(?:cm|mm)(?!{_LETTER})", re.IGNORECASE)
 _DIMENSION_SEPARATOR = re.compile(
     rf"(?:\s*\(?[LWHDlwhd]\)?(?!{_LETTER}))?\s*[xX×*✕]\s*[LWHDlwhd]?{_NUMBER_AHEAD}")
 _RANGE_CONNECTOR = re.compile(
@@ -262,8 +266,9 @@ def _read_unit(text: str, pos: int, number_start: int) -> tuple[str, int] | None
     unit = _UNIT_BY_KEY.get(alias)  # None for look-alikes that only case-fold to an alias ('ın')
     if unit is None:
         return None
-    if alias == "in" and re.match(r"\s*[0-9]" if gap else "[0-9]", text[unit_match.end():]):
-        return None  # '2 in 1' and '2in1' are not two inches; '5.3in 13cm' is
+    if alias == "in" and re.match(r"\s*[0-9]" if gap else "[0-9]", text[unit_match.end():]) \
+            and not _METRIC_LENGTH_AHEAD.match(text, unit_match.end()):
+        return None  # '2 in 1' and '2in1' are not two inches; '5.3in 13cm' and '5.3 in 13 cm' are
     if alias in _SYMBOL_ALIASES:
         if gap or (number_start and text[number_start - 1] in _OPENING_QUOTES[unit]):
             return None
