@@ -175,11 +175,48 @@ def test_ounces_become_fluid_ounces_only_on_volume_rows(priors):
 
 def test_quantities_never_span_two_engines_words(priors):
     ws = words(['500']) + words(['g'], engine='rapidocr')
-    assert find(priors, ws, 'item_weight') == []
+    assert [i for i in find(priors, ws, 'item_weight') if i.candidate.group != 'bare'] == []
     ws = words(['30', 'x']) + words(['20', 'cm'], engine='rapidocr')
     items = find(priors, ws, 'width')
     assert [(i.candidate.value, i.candidate.engine, i.candidate.group) for i in items] == [
-        (20.0, 'rapidocr', 'single')]
+        (20.0, 'rapidocr', 'single'), (30.0, 'tesseract', 'bare')]
+
+
+def bare(items):
+    return {(i.candidate.value, i.candidate.unit): feature(i, 'bare_unit_source')
+            for i in items if i.candidate.group == 'bare'}
+
+
+def test_bare_numbers_take_the_unit_printed_with_the_other_numbers(priors):
+    items = find(priors, words(['Depth:63'], ['24.8', 'cm'], ['12', 'in']), 'depth')
+    assert bare(items) == {(63.0, 'centimetre'): 1.0}  # cm is printed before inch in reading order
+    assert all(feature(i, 'bare_number') == (i.candidate.group == 'bare') for i in items)
+
+
+def test_bare_numbers_take_a_legends_unit(priors):
+    items = find(priors, words(['30'], ['20.5'], ['Unit:', '(mm)']), 'width')
+    assert bare(items) == {(30.0, 'millimetre'): 2.0, (20.5, 'millimetre'): 2.0}
+
+
+def test_bare_numbers_otherwise_take_the_two_usual_units_of_the_group(priors):
+    items = find(priors, words(['Holds', '330']), 'maximum_weight_recommendation')
+    usual = sorted(ENTITY_UNITS['maximum_weight_recommendation'],
+                   key=lambda unit: -priors.group_unit_log_prob('maximum_weight_recommendation', unit, '7'))
+    assert bare(items) == {(330.0, usual[0]): 3.0, (330.0, usual[1]): 3.0}
+    assert all(i.candidate.allowed for i in items)
+
+
+@pytest.mark.parametrize('text', ['50%', '5pcs', '1.2.3', '20°', '12V'])
+def test_numbers_with_other_marks_are_not_bare(priors, text):
+    assert bare(find(priors, words([text]), 'width')) == {}
+
+
+def test_bare_numbers_leave_the_printed_quantities_features_alone(priors):
+    alone = by_value(find(priors, words(['Net', 'Wt', '500', 'g'], ['2', 'kg']), 'item_weight'))
+    with_bare = by_value(find(priors, words(['Net', 'Wt', '500', 'g'], ['2', 'kg'], ['1000', '7']), 'item_weight'))
+    assert set(with_bare) - set(alone) == {(1000.0, 'gram'), (7.0, 'gram')}
+    for key, item in alone.items():
+        assert with_bare[key].features == item.features
 
 
 def test_candidate_box_spans_number_and_unit_words(priors):
@@ -197,6 +234,13 @@ def test_value_order_features_rank_within_one_kind(priors):
     assert feature(two, 'is_largest') == 1.0 and feature(two, 'value_rank') == 1.0
     assert 0.0 < feature(one, 'value_rank') < 1.0
     assert feature(one, 'unit_share') == pytest.approx(2 / 3)
+
+
+def test_a_length_printed_before_its_twin_in_another_unit(priors):
+    items = by_value(find(priors, words(['12in', '/', '30.5cm'], ['8', 'cm']), 'width'))
+    inches, cm, other = items[12.0, 'inch'], items[30.5, 'centimetre'], items[8.0, 'centimetre']
+    assert [feature(i, 'has_twin_in_other_unit') for i in (inches, cm, other)] == [1.0, 1.0, 0.0]
+    assert [feature(i, 'printed_before_its_twin') for i in (inches, cm, other)] == [1.0, 0.0, 0.0]
 
 
 ODD_INPUTS = [

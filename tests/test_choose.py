@@ -88,6 +88,11 @@ def test_units_the_entity_does_not_allow_are_never_chosen(priors):
     assert candidates[0].score == 0.0
 
 
+def test_rules_take_a_bare_number_only_when_no_quantity_has_a_unit(priors):
+    assert rules(priors, 'width', [('63', 90)], ['Width', '20', 'cm']) == (20.0, 'centimetre')
+    assert rules(priors, 'width', ['Unit:', 'cm'], [('63', 90)], ['Width', '20']) == (63.0, 'centimetre')
+
+
 class _Always:
     """A stand-in model that rates every candidate as almost surely right."""
 

@@ -491,3 +491,19 @@ def test_entity_units_match_the_reference_scorer(scorer):
 @pytest.mark.parametrize("unit", sorted(ALL_UNITS))
 def test_every_formatted_unit_passes_the_scorer(scorer, unit):
     assert scorer.parse(format_prediction(2.5, unit)) == (2.5, unit)
+
+
+@pytest.mark.parametrize("word, expected", [
+    ("63", [63.0]), ("Depth:63", [63.0]), ("(24.8)", [24.8]), ("15,5", [15.5]), ("H4.72", [4.72]),
+    ("30 20", [30.0, 20.0]), ("5pcs", []), ("50%", []), ("20°", []), ("1.2.3", []), ("12V", []), ("0", []),
+])
+def test_bare_numbers_are_numbers_with_nothing_after_them(word, expected):
+    assert units.bare_numbers(word) == expected
+
+
+@pytest.mark.parametrize("word, expected", [
+    ("cm", "centimetre"), ("(mm)", "millimetre"), ("Unit:cm", "centimetre"), ("Units: inches", "inch"),
+    ("in", None), ("L", None), ("W", None), ("kcal", None), ("30cm", None), ("width", None),
+])
+def test_a_lone_unit_word_names_a_legends_unit(word, expected):
+    assert units.lone_unit(word) == expected

@@ -8,6 +8,7 @@ labels), how large it is printed, where, how sure the OCR was, which keywords st
 line, how often it repeats, whether another engine read it too, and its place in a range
 (100-240V) or a dimension group (30 x 20 x 10 cm). Pure functions, no Beam.
 """
+import bisect
 import math
 import re
 from collections import Counter
@@ -16,7 +17,7 @@ from typing import Sequence
 
 from transforms.priors import Priors
 from transforms.records import Candidate, OcrWord
-from transforms.units import ENTITY_UNITS, find_quantities
+from transforms.units import ENTITY_UNITS, Quantity, bare_numbers, find_quantities, lone_unit
 
 ENTITIES = tuple(sorted(ENTITY_UNITS))
 
@@ -63,7 +64,8 @@ FEATURES = (
     'repeats', 'other_engine_agrees', 'engine_rapidocr',
     'in_range', 'range_low', 'range_high', 'in_dimensions', 'dimension_position', 'dimension_count',
     'value_rank', 'is_largest', 'is_smallest', 'allowed_count', 'distinct_allowed', 'unit_share',
-    'has_twin_in_other_unit', 'is_metric', 'x_rank', 'y_rank',
+    'has_twin_in_other_unit', 'is_metric', 'x_rank', 'y_rank', 'bare_number', 'bare_unit_source',
+    'printed_before_its_twin',
 ) + tuple(f'entity_{e}' for e in ENTITIES)
 
 
@@ -109,12 +111,47 @@ def _tokens_before(words: Sequence[OcrWord], first: int, quantity_text: str) -> 
 def _quantities_by_engine(words: Sequence[OcrWord]):
     """(quantity, the words it was read from): each engine's words are read on their own, in
     reading order, so no quantity spans two engines' words."""
+    for own in _by_engine(words):
+        for quantity in find_quantities([w.text for w in own]):
+            yield quantity, own
+
+
+def _by_engine(words: Sequence[OcrWord]) -> list:
     by_engine = {}
     for word in words:
         by_engine.setdefault(word.engine, []).append(word)
-    for own in by_engine.values():
-        for quantity in find_quantities([w.text for w in own]):
-            yield quantity, own
+    return list(by_engine.values())
+
+
+# Where a bare number's unit came from (feature bare_unit_source): the quantities printed with a
+# unit on the same image, a unit word standing alone (a drawing's legend), or the training labels.
+BARE_UNIT_FROM_QUANTITIES, BARE_UNIT_FROM_LEGEND, BARE_UNIT_FROM_PRIOR = 1.0, 2.0, 3.0
+
+
+def _bare_units(quantity_units: Counter, words: Sequence[OcrWord], entity_name: str, group_id: str,
+                priors: Priors) -> tuple:
+    """(units, source) to give the row's bare numbers: drawings print the unit once ('cm') or
+    only beside some of their numbers; failing both, the product group's two usual units."""
+    allowed = ENTITY_UNITS.get(entity_name, frozenset())
+    printed = [unit for unit, _ in quantity_units.most_common() if unit in allowed]
+    if printed:
+        return printed[:1], BARE_UNIT_FROM_QUANTITIES
+    legend = Counter(u for u in (entity_unit(entity_name, lone_unit(w.text) or '') for w in words) if u in allowed)
+    if legend:
+        return [legend.most_common(1)[0][0]], BARE_UNIT_FROM_LEGEND
+    usual = sorted(sorted(allowed), key=lambda unit: -priors.group_unit_log_prob(entity_name, unit, group_id))
+    return usual[:2], BARE_UNIT_FROM_PRIOR
+
+
+def _bare_quantities(printed: list, words: Sequence[OcrWord], unit: str):
+    """(quantity, the words it was read from) for each number printed without a unit, in words
+    that hold none of the printed quantities."""
+    taken = {(own[0].engine, i) for q, own in printed for i in range(q.first_word, q.last_word + 1)}
+    for own in _by_engine(words):
+        for number, word in enumerate(own):
+            if (word.engine, number) not in taken:
+                for value in bare_numbers(word.text):
+                    yield Quantity(value, unit, word.text, number, number, 'bare', 0, 1), own
 
 
 def find_candidates(words: Sequence[OcrWord], entity_name: str, group_id: str, image_width: int,
@@ -131,7 +168,11 @@ def find_candidates(words: Sequence[OcrWord], entity_name: str, group_id: str, i
     weight_keywords = set(KEYWORDS['item_weight'])
     max_load_keywords = set(KEYWORDS['maximum_weight_recommendation'])
     raw = []
-    for quantity, own in _quantities_by_engine(words):
+    printed = list(_quantities_by_engine(words))
+    bare_units, bare_source = _bare_units(Counter(entity_unit(entity_name, q.unit) for q, _ in printed), words,
+                                          entity_name, group_id, priors)
+    bare = [found for unit in bare_units for found in _bare_quantities(printed, words, unit)]
+    for quantity, own in printed + bare:
         span = own[quantity.first_word:quantity.last_word + 1]
         unit = entity_unit(entity_name, quantity.unit)
         left, top = min(w.left for w in span), min(w.top for w in span)
@@ -147,7 +188,7 @@ def find_candidates(words: Sequence[OcrWord], entity_name: str, group_id: str, i
             keyword_other=bool(other_dimensions & line_tokens),
             keyword_weight=bool(weight_keywords & line_tokens),
             keyword_max=bool(max_load_keywords & line_tokens),
-            allowed=unit in allowed_units))
+            allowed=unit in allowed_units, bare_source=bare_source if quantity.group == 'bare' else 0.0))
     return _with_features(raw, entity_name, group_id, largest, image_side, image_width, image_height, priors)
 
 
@@ -157,27 +198,29 @@ def _with_features(raw, entity_name, group_id, largest, image_side, image_width,
     engines_by_key = {}
     for key, c in zip(keys, raw):
         engines_by_key.setdefault(key, set()).add(c['engine'])
-    allowed = [c for c in raw if c['allowed']]
+    # row-level ranks and counts are taken over the quantities printed with a unit, so that adding
+    # a drawing's bare numbers leaves the features of those quantities as they were
+    allowed = [c for c in raw if c['allowed'] and c['quantity'].group != 'bare']
     sizes = sorted({c['size'] for c in allowed}, reverse=True)
     allowed_bases = [(c['quantity'].value * _TO_BASE.get(c['unit'], 1.0), c['unit']) for c in allowed]
     base_values = sorted({base for base, _ in allowed_bases})
     xs = sorted(c['left'] + c['width'] / 2 for c in allowed)
     ys = sorted(c['top'] + c['height'] / 2 for c in allowed)
-    unit_counts = {}
-    for c in allowed:
-        unit_counts[c['unit']] = unit_counts.get(c['unit'], 0) + 1
+    unit_counts = Counter(c['unit'] for c in allowed)
+    distinct_allowed = len(set((a['quantity'].value, a['unit']) for a in allowed))
     result = []
     for key, c in zip(keys, raw):
         q = c['quantity']
         value, unit = key
         base = value * _TO_BASE.get(unit, 1.0)
-        rank = _rank(base_values, base) if c['allowed'] else 0.0
+        twins = [i for i, (b, u) in enumerate(allowed_bases)
+                 if u != unit and abs(b - base) <= TWIN_TOLERANCE * max(b, base)] if c['allowed'] else []
         features = (
             priors.unit_log_prob(entity_name, unit), priors.group_unit_log_prob(entity_name, unit, group_id),
             priors.value_log_density(entity_name, unit, value), math.log10(value) if value > 0 else -4.0,
             float(value == int(value)),
             c['size'] / largest, c['size'] / image_side,
-            float(sizes.index(c['size'])) if c['allowed'] else float(len(sizes)),
+            float(sum(1 for size in sizes if size > c['size'])) if c['allowed'] else float(len(sizes)),
             (c['left'] + c['width'] / 2) / max(image_width, 1), (c['top'] + c['height'] / 2) / max(image_height, 1),
             c['confidence'], float(c['vertical']),
             float(c['keyword_self']), float(c['keyword_before']), float(c['keyword_other']),
@@ -187,14 +230,17 @@ def _with_features(raw, entity_name, group_id, largest, image_side, image_width,
             float(q.group == 'range' and q.group_position == q.group_size - 1),
             float(q.group == 'dimensions'), float(q.group_position if q.group == 'dimensions' else -1),
             float(q.group_size if q.group == 'dimensions' else 0),
-            rank, float(c['allowed'] and base == base_values[-1]), float(c['allowed'] and base == base_values[0]),
-            float(len(allowed)), float(len(set((a['quantity'].value, a['unit']) for a in allowed))),
+            _rank(base_values, base) if c['allowed'] else 0.0,
+            float(c['allowed'] and base >= base_values[-1]) if base_values else 1.0,
+            float(c['allowed'] and base <= base_values[0]) if base_values else 1.0,
+            float(len(allowed)), float(distinct_allowed),
             unit_counts.get(unit, 0) / max(len(allowed), 1),
-            float(c['allowed'] and any(u != unit and abs(b - base) <= TWIN_TOLERANCE * max(b, base)
-                                       for b, u in allowed_bases)),
+            float(bool(twins)),
             float(unit in _METRIC),
             _rank(xs, c['left'] + c['width'] / 2) if c['allowed'] else -1.0,
             _rank(ys, c['top'] + c['height'] / 2) if c['allowed'] else -1.0,
+            float(q.group == 'bare'), c['bare_source'],
+            float(bool(twins) and c in allowed and allowed.index(c) < min(twins)),
         ) + tuple(float(entity_name == e) for e in ENTITIES)
         candidate = Candidate(
             value, unit, q.text, c['left'], c['top'], c['width'], c['height'], c['allowed'], 0.0,
@@ -207,5 +253,6 @@ def _with_features(raw, entity_name, group_id, largest, image_side, image_width,
 
 
 def _rank(ordered: list, value: float) -> float:
-    """Where value stands among the ordered values, from 0 (first) to 1 (last)."""
-    return ordered.index(value) / max(len(ordered) - 1, 1)
+    """Where value stands among the ordered values, from 0 (first) to 1 (last); a value not
+    among them (a bare number's) stands where it would be inserted."""
+    return min(bisect.bisect_left(ordered, value) / max(len(ordered) - 1, 1), 1.0)

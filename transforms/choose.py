@@ -6,7 +6,8 @@ Two choosers (--chooser):
   shipped as transforms/data/chooser.json and evaluated here with plain Python, so workers
   need no scikit-learn. A candidate's score is its estimated probability of being right.
 - 'rules': the first, hand-set rule, kept as the fallback and the baseline: text prominence,
-  plus 0.5 when an entity keyword stands on its line, plus 0.1 per repetition.
+  plus 0.5 when an entity keyword stands on its line, plus 0.1 per repetition; a bare number
+  (printed without a unit, see transforms/candidates.py) only when no quantity has a unit.
 Either way the best allowed candidate wins (ties go to the one read first) and every row with
 an allowed candidate gets a prediction: under the challenge's F1 a blank costs as much as a
 wrong guess, so guessing never loses.
@@ -25,11 +26,13 @@ CHOOSER_PATH = Path(__file__).parent / 'data' / 'chooser.json'
 CHOOSERS = ('learned', 'rules')
 KEYWORD_BONUS = 0.5
 REPEAT_BONUS = 0.1
+BARE_NUMBER_PENALTY = 10.0  # more than any score a quantity with a unit can reach
 
 
 def rule_score(scored: Scored) -> float:
     candidate = scored.candidate
-    return candidate.prominence + KEYWORD_BONUS * candidate.keyword + REPEAT_BONUS * candidate.repeats
+    score = candidate.prominence + KEYWORD_BONUS * candidate.keyword + REPEAT_BONUS * candidate.repeats
+    return score - BARE_NUMBER_PENALTY if candidate.group == 'bare' else score
 
 
 class TreeModel:

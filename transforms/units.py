@@ -376,6 +376,31 @@ def find_quantities(words: Sequence[str]) -> list[Quantity]:
     return quantities
 
 
+_BARE_NUMBER = re.compile(r"(?<![0-9.,])[0-9]+(?:[.,][0-9]+)?(?![.,]?[0-9])(?!\s*[%°])(?![^\W\d_])")
+_LONE_UNIT = re.compile(r"^\W*(?:units?\W*)?([^\W\d_]+)\W*$", re.IGNORECASE)
+_AMBIGUOUS_LONE_WORDS = frozenset({"in", "t", "g", "l", "m", "v", "w", "cup", "cups", "pt", "pts", "kilo"})
+
+
+def bare_numbers(word: str) -> list[float]:
+    """The numbers in a word that carry no unit at all ('63', 'Depth:63', '(24.8)'); numbers
+    followed by letters ('5pcs'), a percent or a degree sign are something else and skipped."""
+    numbers = []
+    for match in _BARE_NUMBER.finditer(_normalise(word)):
+        value = _decimal_value(match.group())
+        if value:
+            numbers.append(value)
+    return numbers
+
+
+def lone_unit(word: str) -> str | None:
+    """The unit a word names on its own ('cm', '(inches)', 'Unit: mm'), as legends of drawings
+    print it once for every bare number; letters that are also words or sizes ('in', 'L') are not."""
+    match = _LONE_UNIT.match(word)
+    if not match or match.group(1).lower() in _AMBIGUOUS_LONE_WORDS:
+        return None
+    return _UNIT_BY_KEY.get(_alias_key(match.group(1)))
+
+
 def find_quantities_in_text(text: str) -> list[Quantity]:
     """Convenience for text that is not yet split into words."""
     return find_quantities(text.split())
