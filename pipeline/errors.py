@@ -9,7 +9,7 @@ Each labelled row falls in the first of these that holds:
   image failed              the image could not be fetched, decoded or read
   no OCR text               the OCR found no text at all
   OCR miss                  the label's number is nowhere in the OCR text
-  number read, not parsed   the number is in the text, but no quantity with that value was parsed
+  number read, not parsed   the number is in the text, but in no candidate (not even a bare number)
   right value, wrong unit   a quantity has the label's value, none has its unit too
   choice error              a quantity matches the label, but the chooser took another
 The counts show where the next gain lies: reading (OCR miss), parsing, or choosing.

@@ -495,7 +495,7 @@ def test_every_formatted_unit_passes_the_scorer(scorer, unit):
 
 @pytest.mark.parametrize("word, expected", [
     ("63", [63.0]), ("Depth:63", [63.0]), ("(24.8)", [24.8]), ("15,5", [15.5]), ("H4.72", [4.72]),
-    ("30 20", [30.0, 20.0]), ("5pcs", []), ("50%", []), ("20°", []), ("1.2.3", []), ("12V", []), ("0", []),
+    ("30 20", [30.0, 20.0]), ("1234567", [1234567.0]), ("8904059160741", []), ("5pcs", []), ("50%", []), ("20°", []), ("1.2.3", []), ("12V", []), ("0", []),
 ])
 def test_bare_numbers_are_numbers_with_nothing_after_them(word, expected):
     assert units.bare_numbers(word) == expected

@@ -208,6 +208,7 @@ def _with_features(raw, entity_name, group_id, largest, image_side, image_width,
     ys = sorted(c['top'] + c['height'] / 2 for c in allowed)
     unit_counts = Counter(c['unit'] for c in allowed)
     distinct_allowed = len(set((a['quantity'].value, a['unit']) for a in allowed))
+    order = {id(c): i for i, c in enumerate(allowed)}
     result = []
     for key, c in zip(keys, raw):
         q = c['quantity']
@@ -240,7 +241,7 @@ def _with_features(raw, entity_name, group_id, largest, image_side, image_width,
             _rank(xs, c['left'] + c['width'] / 2) if c['allowed'] else -1.0,
             _rank(ys, c['top'] + c['height'] / 2) if c['allowed'] else -1.0,
             float(q.group == 'bare'), c['bare_source'],
-            float(bool(twins) and c in allowed and allowed.index(c) < min(twins)),
+            float(bool(twins) and order.get(id(c), len(allowed)) < min(twins)),
         ) + tuple(float(entity_name == e) for e in ENTITIES)
         candidate = Candidate(
             value, unit, q.text, c['left'], c['top'], c['width'], c['height'], c['allowed'], 0.0,

@@ -122,7 +122,8 @@ class Candidate:
     engine: str = ''
     confidence: float = 0.0
     vertical: bool = False
-    group: str = 'single'    # 'single', 'range' or 'dimensions' (see transforms/units.py)
+    group: str = 'single'    # 'single', 'range', 'dimensions' (see transforms/units.py) or 'bare' (no unit
+                             # printed: see transforms/candidates.py)
     group_position: int = 0
     group_size: int = 1
     prominence: float = 0.0  # text size over the largest text size in the image

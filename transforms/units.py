@@ -78,7 +78,7 @@ class Quantity:
     text: str            # the source words it was read from, joined by spaces
     first_word: int      # index of the first word it uses
     last_word: int       # index of the last word it uses (inclusive)
-    group: str           # 'single', 'range' (100-240V) or 'dimensions' (30 x 20 x 10 cm)
+    group: str           # 'single', 'range' (100-240V), 'dimensions' (30 x 20 x 10 cm); candidates add 'bare'
     group_position: int  # 0-based position inside its group; 0 for single
     group_size: int      # 1 for single, 2 for a range, 2 or 3 for dimensions
 
@@ -376,7 +376,8 @@ def find_quantities(words: Sequence[str]) -> list[Quantity]:
     return quantities
 
 
-_BARE_NUMBER = re.compile(r"(?<![0-9.,])[0-9]+(?:[.,][0-9]+)?(?![.,]?[0-9])(?!\s*[%°])(?![^\W\d_])")
+# at most seven digits before the point: longer runs are bar codes and phone numbers
+_BARE_NUMBER = re.compile(r"(?<![0-9.,])[0-9]{1,7}(?:[.,][0-9]+)?(?![.,]?[0-9])(?!\s*[%°])(?![^\W\d_])")
 _LONE_UNIT = re.compile(r"^\W*(?:units?\W*)?([^\W\d_]+)\W*$", re.IGNORECASE)
 _AMBIGUOUS_LONE_WORDS = frozenset({"in", "t", "g", "l", "m", "v", "w", "cup", "cups", "pt", "pts", "kilo"})
 
