@@ -20,13 +20,13 @@ from apache_beam.runners.runner import PipelineState
 
 from pipeline import progress
 from pipeline.options import REQUIRED_OPTIONS, SpecscanOptions
-from pipeline.summary import summarize, write_summary
+from pipeline.summary import SUMMARY_FILE, summarize, write_summary
 from transforms import checkpoint, features, fetch, ocr, preprocess
 from transforms.choose import CHOOSER_PATH
 from transforms.predict import EMBEDDING, FACTS, FAILURES, IMAGE, OCR, ROWS, PredictRows, rejected_result
 from transforms.read import REJECTED, ReadRows, check_header, parse_csv_text, read_csv_file, read_header
 from transforms.records import Embedding
-from transforms.sinks import FAILURES_DIR, RECORDS_DIR, WriteOutputs
+from transforms.sinks import FAILURES_DIR, PREDICTIONS_FILE, RECORDS_DIR, WriteOutputs
 
 
 class UsageError(Exception):
@@ -139,6 +139,18 @@ def clear_folders(output: str, folders) -> None:
             FileSystems.delete([m.path for m in matches])
 
 
+def clear_earlier_outputs(output: str, resume: bool) -> None:
+    """Remove what an earlier run left under `output` before this one writes there: its shards
+    would mix with this run's, and its predictions.csv and summary.json would pass for this
+    run's while it works or if it fails. A resumed run keeps its checkpoint."""
+    clear_folders(output, (RECORDS_DIR, FAILURES_DIR) if resume else
+                  (RECORDS_DIR, FAILURES_DIR, checkpoint.CHECKPOINT_DIR))
+    earlier = [path for path in (FileSystems.join(output, name) for name in (PREDICTIONS_FILE, SUMMARY_FILE))
+               if FileSystems.exists(path)]
+    if earlier:
+        FileSystems.delete(earlier)
+
+
 def run(argv=None, test_pipeline=None) -> dict:
     """Run the job and return its summary (also printed and written as summary.json)."""
     pipeline_options = PipelineOptions(argv)
@@ -148,8 +160,7 @@ def run(argv=None, test_pipeline=None) -> dict:
     check_arguments(options)
     checkpoint_dir = FileSystems.join(options.output, checkpoint.CHECKPOINT_DIR)
     saved = checkpoint.scan(checkpoint_dir) if options.resume else None
-    clear_folders(options.output, (RECORDS_DIR, FAILURES_DIR) if options.resume else
-                  (RECORDS_DIR, FAILURES_DIR, checkpoint.CHECKPOINT_DIR))
+    clear_earlier_outputs(options.output, options.resume)
     started = time.time()
     pipeline = test_pipeline or beam.Pipeline(options=pipeline_options)
     runner = pipeline_options.view_as(StandardOptions).runner

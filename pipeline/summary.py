@@ -86,8 +86,11 @@ def format_summary(summary: dict) -> str:
     ])
 
 
+SUMMARY_FILE = 'summary.json'
+
+
 def write_summary(output: str, summary: dict) -> None:
-    with FileSystems.create(FileSystems.join(output, 'summary.json')) as handle:
+    with FileSystems.create(FileSystems.join(output, SUMMARY_FILE)) as handle:
         handle.write(json.dumps({k: v for k, v in summary.items() if k != 'text'}, indent=1).encode())
 
 

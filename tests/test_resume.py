@@ -95,3 +95,16 @@ def test_two_runs_give_byte_identical_predictions(job, model_path):
 def test_resume_without_a_checkpoint_runs_everything(job, model_path, tmp_path):
     assert main(job_argv(job, tmp_path / 'fresh', model_path, '--resume')) == 0
     assert (tmp_path / 'fresh' / 'predictions.csv').read_bytes().count(b'\n') == IMAGES + 3
+
+
+@pytest.mark.parametrize('resume', [False, True])
+def test_an_earlier_runs_outputs_are_removed_before_a_run_writes(tmp_path, resume):
+    from pipeline.run import clear_earlier_outputs
+    earlier = ['predictions.csv', 'summary.json', 'records/part-00002-of-00003.parquet',
+               'failures/part-00000-of-00001.jsonl', 'checkpoint/embedding-1.jsonl', 'notes.txt']
+    for name in earlier:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text('from an earlier run')
+    clear_earlier_outputs(str(tmp_path), resume)
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob('*') if p.is_file())
+    assert left == (['checkpoint/embedding-1.jsonl'] if resume else []) + ['notes.txt']
