@@ -58,3 +58,22 @@ def test_training_writes_a_model_the_pipeline_can_load(drawn_run, capsys):
     assert 'learned chooser, 2 folds by image' in printed and 'rule chooser' in printed
     model = TreeModel(json.loads(out.read_text()))
     assert model.trees and 0.0 <= model.probability([0.0] * len(FEATURES)) <= 1.0
+
+
+@pytest.mark.parametrize('seed', [None, 0, 1])
+def test_folds_keep_every_image_on_one_side(seed):
+    images = [f'img{n % 7}' for n in range(40)]  # 7 images, several rows each
+    splits = train_chooser.splits_by_image(images, 5, seed)
+    assert len(splits) == 5
+    tested = sorted(i for _, test in splits for i in test)
+    assert tested == list(range(40))  # every row is scored exactly once
+    for train, test in splits:
+        assert not {images[i] for i in train} & {images[i] for i in test}
+        assert len(train) + len(test) == 40
+
+
+def test_random_deals_differ_by_seed_and_repeat_with_it():
+    images = [f'img{n}' for n in range(50)]
+    deal = lambda seed: [sorted(test.tolist()) for _, test in train_chooser.splits_by_image(images, 5, seed)]
+    assert deal(3) == deal(3)
+    assert deal(3) != deal(4)
