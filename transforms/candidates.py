@@ -143,15 +143,14 @@ def _bare_units(quantity_units: Counter, words: Sequence[OcrWord], entity_name: 
     return usual[:2], BARE_UNIT_FROM_PRIOR
 
 
-def _bare_quantities(printed: list, words: Sequence[OcrWord], unit: str):
+def _bare_quantities(printed: list, words: Sequence[OcrWord], units: list) -> list:
     """(quantity, the words it was read from) for each number printed without a unit, in words
-    that hold none of the printed quantities."""
+    that hold none of the printed quantities: one per unit, all of the first unit's first."""
     taken = {(own[0].engine, i) for q, own in printed for i in range(q.first_word, q.last_word + 1)}
-    for own in _by_engine(words):
-        for number, word in enumerate(own):
-            if (word.engine, number) not in taken:
-                for value in bare_numbers(word.text):
-                    yield Quantity(value, unit, word.text, number, number, 'bare', 0, 1), own
+    found = [(value, number, own) for own in _by_engine(words) for number, word in enumerate(own)
+             if (word.engine, number) not in taken for value in bare_numbers(word.text)]
+    return [(Quantity(value, unit, own[number].text, number, number, 'bare', 0, 1), own)
+            for unit in units for value, number, own in found]
 
 
 def find_candidates(words: Sequence[OcrWord], entity_name: str, group_id: str, image_width: int,
@@ -171,8 +170,7 @@ def find_candidates(words: Sequence[OcrWord], entity_name: str, group_id: str, i
     printed = list(_quantities_by_engine(words))
     bare_units, bare_source = _bare_units(Counter(entity_unit(entity_name, q.unit) for q, _ in printed), words,
                                           entity_name, group_id, priors)
-    bare = [found for unit in bare_units for found in _bare_quantities(printed, words, unit)]
-    for quantity, own in printed + bare:
+    for quantity, own in printed + _bare_quantities(printed, words, bare_units):
         span = own[quantity.first_word:quantity.last_word + 1]
         unit = entity_unit(entity_name, quantity.unit)
         left, top = min(w.left for w in span), min(w.top for w in span)
@@ -232,8 +230,8 @@ def _with_features(raw, entity_name, group_id, largest, image_side, image_width,
             float(q.group == 'dimensions'), float(q.group_position if q.group == 'dimensions' else -1),
             float(q.group_size if q.group == 'dimensions' else 0),
             _rank(base_values, base) if c['allowed'] else 0.0,
-            float(c['allowed'] and base >= base_values[-1]) if base_values else 1.0,
-            float(c['allowed'] and base <= base_values[0]) if base_values else 1.0,
+            float(c['allowed'] and (not base_values or base >= base_values[-1])),
+            float(c['allowed'] and (not base_values or base <= base_values[0])),
             float(len(allowed)), float(distinct_allowed),
             unit_counts.get(unit, 0) / max(len(allowed), 1),
             float(bool(twins)),
