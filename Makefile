@@ -57,7 +57,7 @@ lock:
 
 # Unit and value priors from the 197k training labels -> transforms/data/priors.json (shipped).
 priors: $(VENV)/.installed
-	$(PY) -m pipeline.build_priors --labels $(SHARED)/data/train_labels.csv
+	$(PY) -m pipeline.build_priors --labels $(SHARED)/data/train_labels.csv --exclude $(SHARED)/data/dev/labels.csv
 
 # The learned chooser -> transforms/data/chooser.json (shipped): read the dev images with the
 # default OCR settings (the rule chooser, so the result does not depend on an earlier model),

@@ -1,9 +1,13 @@
 """Priors: units and values each entity takes, counted from (here: made-up) training labels."""
+import csv
 import json
 import math
+import os
 
 import pytest
 
+from pipeline.build_priors import excluded_links
+from tests.conftest import SHARED_DATA
 from transforms import priors as priors_module
 from transforms.priors import PRIORS_PATH, Priors, build_priors, load_priors
 from transforms.units import ENTITY_UNITS
@@ -38,6 +42,14 @@ def test_units_are_counted_per_entity_and_per_group(built):
         'B': {'item_weight': {'gram': 1, 'ounce': 4}},
     }
     assert sum(built['values']['item_weight']['gram']) == 7
+
+
+def test_rows_of_excluded_images_are_not_counted():
+    rows = [dict(row, image_link=f'https://x/{i}.jpg') for i, row in enumerate(ROWS)]
+    kept = build_priors(rows, exclude_links=frozenset({'https://x/0.jpg', 'https://x/8.jpg'}))
+    assert kept['excluded_rows'] == 2
+    assert kept['units']['item_weight'] == {'gram': 6, 'kilogram': 2, 'ounce': 3}
+    assert build_priors(rows)['excluded_rows'] == 0
 
 
 def test_ranges_junk_and_units_not_allowed_are_not_counted(built):
@@ -138,6 +150,19 @@ def shipped():
     if not PRIORS_PATH.exists():
         pytest.skip('transforms/data/priors.json not built')
     return load_priors()
+
+
+def test_shipped_priors_are_rebuilt_from_train_labels_without_the_dev_images(shipped):
+    """make priors is reproducible, and no dev label is counted into what dev is scored with."""
+    train, dev_labels = (os.path.join(SHARED_DATA, 'train_labels.csv'),
+                         os.path.join(SHARED_DATA, 'dev', 'labels.csv'))
+    if not os.path.exists(train):
+        pytest.skip('../shared/data not available')
+    dev = excluded_links([dev_labels])
+    with open(train, newline='', encoding='utf-8') as handle:
+        rebuilt = build_priors(csv.DictReader(handle), dev)
+    assert rebuilt['excluded_rows'] >= len(dev) > 0
+    assert json.loads(json.dumps(rebuilt)) == shipped.data
 
 
 def test_shipped_priors_use_the_modules_histogram(shipped):

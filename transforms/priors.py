@@ -4,7 +4,9 @@ Text on a product image often holds several quantities; what the catalogue usual
 for an entity (grams rather than ounces for item_weight in one product group, 5-50 V rather
 than 1000 V for voltage) tells them apart. `make priors` (python -m pipeline.build_priors)
 counts ../shared/data/train_labels.csv into transforms/data/priors.json, a small file the
-package ships; workers only read it. Dev labels never go in, so dev scores stay honest.
+package ships; workers only read it. The dev images come from the challenge's training set, so
+their rows are in train_labels.csv too: `make priors` leaves out every row whose image_link is
+a dev image's, so dev scores stay honest.
 """
 import json
 import math
@@ -40,8 +42,9 @@ def _bin(value: float) -> int:
     return min(BINS - 1, max(0, int(position)))
 
 
-def build_priors(rows) -> dict:
-    """Count label rows (dicts with group_id, entity_name, entity_value) into the priors dict."""
+def build_priors(rows, exclude_links=frozenset()) -> dict:
+    """Count label rows (dicts with group_id, entity_name, entity_value) into the priors dict,
+    leaving out rows whose image_link is in exclude_links (the images we score on)."""
     units = defaultdict(lambda: defaultdict(int))
     group_units = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
     values = defaultdict(lambda: defaultdict(lambda: [0] * BINS))
@@ -49,7 +52,11 @@ def build_priors(rows) -> dict:
     written = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     group_written = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: [0, 0])))
     ranges = defaultdict(int)
+    excluded = 0
     for row in rows:
+        if exclude_links and row.get('image_link') in exclude_links:
+            excluded += 1
+            continue
         entity = row['entity_name']
         if entity not in ENTITY_UNITS:
             continue
@@ -68,6 +75,7 @@ def build_priors(rows) -> dict:
             group_written[row['group_id']][entity][unit][0 if as_integer else 1] += 1
     return {
         'source': 'train_labels.csv',
+        'excluded_rows': excluded,
         'histogram': {'log10_low': LOG10_LOW, 'log10_high': LOG10_HIGH, 'bins': BINS},
         'units': {e: dict(sorted(u.items())) for e, u in sorted(units.items())},
         'group_units': {g: {e: dict(sorted(u.items())) for e, u in sorted(es.items())}
