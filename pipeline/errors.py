@@ -54,7 +54,7 @@ def classify(truth: str, prediction: str, ocr_text: str, candidates, failure_sta
     if not (ocr_text or '').strip():
         return 'no OCR text'
     value, unit = parsed
-    value_read = [c for c in candidates or () if same_value(c['value'], value)]
+    value_read = [c for c in candidates or () if same_value(c['value'], value) and c.get('group') != 'usual']
     if value_read:
         return 'choice error' if any(c['unit'] == unit for c in value_read) else 'right value, wrong unit'
     if round(value, 6) in numbers_in(ocr_text):

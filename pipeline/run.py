@@ -77,7 +77,9 @@ def build(pipeline: beam.Pipeline, options: SpecscanOptions, saved: checkpoint.S
                 EMBEDDING: made['embedding'], FAILURES: made['failure']}
     if options.annotate_dir:  # the image bytes join their rows only when someone wants to see them
         per_link[IMAGE] = fetched.images | 'ImageBytes' >> beam.Map(lambda image: (image.link, image.data))
-    predicted = per_link | 'PredictRows' >> PredictRows(options.chooser, options.annotate_dir, options.ocr_max_side)
+    predicted = per_link | 'PredictRows' >> PredictRows(
+        options.chooser, options.annotate_dir, options.ocr_max_side,
+        blank_when_unread=options.blank_when_unread or options.ocr_engine == 'none')  # nothing read: no guess
     rejected = read[REJECTED] | 'RejectedRows' >> beam.Map(rejected_result)
     results = (predicted, rejected) | 'AllRows' >> beam.Flatten()
     results | 'WriteOutputs' >> WriteOutputs(options.output, options.num_shards)

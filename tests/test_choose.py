@@ -114,13 +114,43 @@ def test_a_model_never_scores_a_unit_the_entity_does_not_allow(priors):
     ('width', (['5', 'kg'],)),
     ('voltage', (['500', 'g'], ['30', 'cm'])),
 ])
-def test_no_allowed_candidate_gives_no_prediction(priors, entity, lines):
+def test_no_allowed_candidate_gives_the_groups_usual_value_or_with_the_switch_a_blank(priors, entity, lines):
     items = scored(priors, entity, *lines)
+    usual = priors.usual_values(entity, '7')[0]
     for model in (None, _Always()):
         prediction, candidates = choose(items, entity, '7', priors, model)
+        assert value_and_unit(prediction) == usual
+        assert [(c.value, c.unit, c.group, c.text) for c in candidates if c.allowed] == [usual + ('usual', '')]
+        prediction, candidates = choose(items, entity, '7', priors, model, guess_usual_value=False)
         assert prediction == ''
         assert not any(c.allowed for c in candidates)
     assert best_candidate(score_candidates(items, None)) is None
+
+
+class _Never:
+    """A stand-in model that rates every candidate as almost surely wrong."""
+
+    def probability(self, features):
+        return 0.01
+
+
+@pytest.mark.parametrize('model', [None, _Never()])
+def test_anything_read_beats_the_usual_value_however_low_its_score(priors, model):
+    usual_value, usual_unit = priors.usual_values('voltage', '7')[0]
+    read = usual_value + 1.5
+    prediction, candidates = choose(scored(priors, 'voltage', [f'{read:g}V']), 'voltage', '7', priors, model)
+    assert value_and_unit(prediction) == (read, 'volt')
+    assert all(c.group != 'usual' for c in candidates)
+
+
+def test_the_usual_value_is_the_groups_own_when_it_has_one():
+    from transforms.priors import Priors, build_priors
+    rows = ([{'group_id': 'A', 'entity_name': 'voltage', 'entity_value': '12.0 volt'}] * 3
+            + [{'group_id': 'B', 'entity_name': 'voltage', 'entity_value': '5.0 volt'}] * 2
+            + [{'group_id': 'C', 'entity_name': 'voltage', 'entity_value': '9.0 volt'}])
+    priors = Priors(build_priors(rows))
+    for group_id, expected in (('A', '12.0 volt'), ('B', '5.0 volt'), ('C', '12.0 volt'), ('new', '12.0 volt')):
+        assert choose([], 'voltage', group_id, priors, None)[0] == expected
 
 
 def test_ounces_on_a_volume_row_are_fluid_ounces(priors):

@@ -52,7 +52,7 @@ def test_run_writes_every_output(drawn_job, tmp_path, model_path):
     assert {(f['index'], f['stage']) for f in failures} == {('104', 'decode'), ('105', 'read')}
 
     assert summary['rows_in'] == len(truth)
-    assert summary['predictions_made'] == 3
+    assert summary['predictions_made'] == 4
     assert summary['failures_by_stage'] == {'decode': 1, 'read': 1}
     assert summary['images_by_source'] == {'cache': 4} and summary['images'] == 4
     assert 0 <= summary['seconds_after_last_image'] < summary['wall_seconds']  # the join, choose and write

@@ -108,6 +108,19 @@ def written_rows():
             + [label('N', 'item_weight', '2.5 gram')] * 3)
 
 
+def test_usual_values_rank_exact_values_labelled_at_least_twice(built):
+    assert built['usual_values'] == {'item_weight': ['500.0 gram', '16.0 ounce', '1.0 kilogram'],
+                                     'voltage': ['12.0 volt']}
+    assert built['group_usual_values'] == {'A': {'item_weight': ['500.0 gram', '1.0 kilogram'],
+                                                 'voltage': ['12.0 volt']},
+                                           'B': {'item_weight': ['16.0 ounce']}}
+    p = Priors(built)
+    assert p.usual_values('item_weight', 'B') == [(16.0, 'ounce')]
+    assert p.usual_values('item_weight', 'unknown group') == [(500.0, 'gram'), (16.0, 'ounce'), (1.0, 'kilogram')]
+    assert p.usual_values('voltage', 'B') == [(12.0, 'volt')]  # B labels no voltage: the entity's
+    assert p.usual_values('wattage', 'A') == []
+
+
 def test_integer_share_per_unit_and_per_group():
     p = Priors(build_priors(written_rows()))
     entity_share = 4 / 10  # whole-gram labels written without '.0'

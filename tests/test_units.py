@@ -93,6 +93,9 @@ SPELLINGS = [
     ("16 fl. oz.", [(16.0, "fluid ounce")]),
     ("16fl.oz", [(16.0, "fluid ounce")]),
     ("8 floz", [(8.0, "fluid ounce")]),
+    ("Net 128fOZ(1GAL)", [(128.0, "fluid ounce"), (1.0, "gallon")]),  # the l dropped: f.oz, fOZ
+    ("1.76 f.oz (50ml)", [(1.76, "fluid ounce"), (50.0, "millilitre")]),
+    ("2 of 5", []),
     ("1 Fluid Ounce", [(1.0, "fluid ounce")]),
     ("16 oz", [(16.0, "ounce")]),
     ("2 cu ft", [(2.0, "cubic foot")]),

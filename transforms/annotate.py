@@ -47,7 +47,8 @@ def annotated_name(result: RowResult) -> str:
 
 def chosen_candidate(result: RowResult) -> Optional[Candidate]:
     """The candidate the prediction was written from: same value and unit, the highest score
-    (the first on a tie, as choose.best_candidate breaks them), allowed ones first."""
+    (the first on a tie, as choose.best_candidate breaks them), allowed ones first, then ones
+    read in the image before the group's usual value."""
     parsed = parse_value(result.prediction or '')
     if parsed is None:
         return None
@@ -56,7 +57,7 @@ def chosen_candidate(result: RowResult) -> Optional[Candidate]:
                 if c.unit == unit and same_value(c.value, value)]
     best = None
     for candidate in matching:
-        if best is None or (candidate.allowed, candidate.score) > (best.allowed, best.score):
+        if best is None or _rank(candidate) > _rank(best):
             best = candidate
     return best
 
@@ -114,6 +115,15 @@ def _canvas(result: RowResult, max_side: int) -> Image.Image:
     return Image.new('RGB', display_size(width, height, max_side), PLACEHOLDER)
 
 
+def _rank(candidate: Candidate) -> tuple:
+    return candidate.allowed, candidate.group != 'usual', candidate.score
+
+
+def _read(result: RowResult) -> list:
+    """The candidates read in the image: the group's usual value has no place in it."""
+    return [c for c in result.candidates if c.group != 'usual']
+
+
 def _draw_boxes(image: Image.Image, result: RowResult, full: Tuple[int, int], ocr_max_side: int) -> None:
     """Grey outlines round every candidate, then the chosen one in red on top, each drawn just
     outside its box so the text stays readable."""
@@ -124,7 +134,9 @@ def _draw_boxes(image: Image.Image, result: RowResult, full: Tuple[int, int], oc
     line = max(2, round(max(image.size) / 300))
     chosen = chosen_candidate(result)
     draw = ImageDraw.Draw(image)
-    for candidate in sorted(result.candidates, key=lambda c: c is chosen):
+    if chosen is not None and chosen.group == 'usual':
+        chosen = None
+    for candidate in sorted(_read(result), key=lambda c: c is chosen):
         x0, y0 = round(candidate.left * sx) - line, round(candidate.top * sy) - line
         x1 = round(candidate.left * sx + max(candidate.width * sx, 1)) + line - 1
         y1 = round(candidate.top * sy + max(candidate.height * sy, 1)) + line - 1
@@ -173,12 +185,21 @@ def _candidates_line(count: int, chosen: bool) -> str:
     return f'{count} candidates: chosen in red, others in grey'
 
 
+def _how_chosen(chosen: Optional[Candidate]) -> str:
+    if chosen is None:
+        return ''
+    if chosen.group == 'usual':
+        return "  (nothing read: the product group's usual value)"
+    return f'  (score {chosen.score:.2f})'
+
+
 def _banner_lines(result: RowResult, problem: str):
     chosen = chosen_candidate(result)
     prediction = result.prediction or '(no prediction)'
     lines = [(f'index {result.index}  {result.entity_name}', (235, 235, 235)),
-             (f'prediction: {prediction}' + (f'  (score {chosen.score:.2f})' if chosen else ''), (255, 90, 90)),
-             (_candidates_line(len(result.candidates), chosen is not None), (190, 190, 190))]
+             (f'prediction: {prediction}' + _how_chosen(chosen), (255, 90, 90)),
+             (_candidates_line(len(_read(result)), chosen is not None and chosen.group != 'usual'),
+              (190, 190, 190))]
     if result.failure_stage:
         lines.append((f'failed at {result.failure_stage}: {result.failure_reason}', (255, 200, 80)))
     if problem:

@@ -8,18 +8,21 @@ Two choosers (--chooser):
 - 'rules': the first, hand-set rule, kept as the fallback and the baseline: text prominence,
   plus 0.5 when an entity keyword stands on its line, plus 0.1 per repetition; a bare number
   (printed without a unit, see transforms/candidates.py) only when no quantity has a unit.
-Either way the best allowed candidate wins (ties go to the one read first) and every row with
-an allowed candidate gets a prediction: under the challenge's F1 a blank costs as much as a
-wrong guess, so guessing never loses.
+Either way the best allowed candidate wins (ties go to the one read first). A row where nothing
+was read gets the value its product group's training labels give most often (candidate group
+'usual'; --blank_when_unread leaves it blank): under the challenge's F1 a blank costs as much
+as a wrong guess, so guessing never loses, and on dev the usual value is right on 7 of the 79
+rows with nothing read.
 """
 import json
 import math
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from transforms.candidates import FEATURES, Scored
 from transforms.priors import Priors
+from transforms.records import Candidate
 from transforms.units import format_prediction
 
 CHOOSER_PATH = Path(__file__).parent / 'data' / 'chooser.json'
@@ -94,6 +97,15 @@ def best_candidate(candidates):
     return best
 
 
+def usual_value(entity_name: str, group_id: str, priors: Priors) -> Optional[Candidate]:
+    """The value the product group's training labels give most often, as a candidate read
+    nowhere (group 'usual', no box): the last resort for a row whose image shows no quantity."""
+    usual = priors.usual_values(entity_name, group_id)[:1] if priors is not None else []
+    for value, unit in usual:
+        return Candidate(value, unit, '', 0, 0, 0, 0, True, 0.0, group='usual')
+    return None
+
+
 def write_value(value: float, unit: str, entity_name: str, group_id: str, priors: Priors) -> str:
     """'500.0 gram', or '500 gram' where the training labels of this entity, unit and product
     group mostly write whole numbers that way (the official scorer compares strings)."""
@@ -102,9 +114,14 @@ def write_value(value: float, unit: str, entity_name: str, group_id: str, priors
     return format_prediction(value, unit)
 
 
-def choose(scored: Sequence[Scored], entity_name: str, group_id: str, priors: Priors, model) -> tuple:
-    """(prediction string or '', scored candidates) for one row."""
+def choose(scored: Sequence[Scored], entity_name: str, group_id: str, priors: Priors, model,
+           guess_usual_value: bool = True) -> tuple:
+    """(prediction string or '', candidates) for one row. A row with no allowed candidate gets
+    the group's usual value, added to its candidates; guess_usual_value=False leaves it blank."""
     candidates = score_candidates(scored, model)
     best = best_candidate(candidates)
+    if best is None and guess_usual_value:
+        best = usual_value(entity_name, group_id, priors)
+        candidates += (best,) if best else ()
     prediction = write_value(best.value, best.unit, entity_name, group_id, priors) if best else ''
     return prediction, candidates

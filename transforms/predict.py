@@ -34,8 +34,10 @@ def _first_failure(failures) -> Failure:
 class PredictRowsFn(beam.DoFn):
     """(link, {rows, facts, ocr, embedding, failures}) -> RowResult for each row of the link."""
 
-    def __init__(self, chooser: str = 'learned', annotate_dir: Optional[str] = None, ocr_max_side: int = 4000):
+    def __init__(self, chooser: str = 'learned', annotate_dir: Optional[str] = None, ocr_max_side: int = 4000,
+                 blank_when_unread: bool = False):
         self.chooser = chooser
+        self.blank_when_unread = blank_when_unread
         self.annotate_dir = annotate_dir
         self.ocr_max_side = ocr_max_side
         self.annotated = beam.metrics.Metrics.counter('PredictRows', 'images_annotated')
@@ -90,7 +92,8 @@ class PredictRowsFn(beam.DoFn):
         try:
             scored = find_candidates(ocr.words, row.entity_name, row.group_id, image.get('image_width', 0),
                                      image.get('image_height', 0), self.priors)
-            prediction, candidates = choose(scored, row.entity_name, row.group_id, self.priors, self.model)
+            prediction, candidates = choose(scored, row.entity_name, row.group_id, self.priors, self.model,
+                                            guess_usual_value=not self.blank_when_unread)
         except Exception as error:  # a parser bug costs one row, not the job
             self.failed.inc()
             failure = Failure.from_error('choose', error)
@@ -105,9 +108,10 @@ class PredictRows(beam.PTransform):
     """Dict of keyed PCollections (ROWS, FACTS, OCR, EMBEDDING, FAILURES, and IMAGE bytes when
     annotating) -> RowResult; with `annotate_dir`, each row's annotated image is written there."""
 
-    def __init__(self, chooser: str = 'learned', annotate_dir: Optional[str] = None, ocr_max_side: int = 4000):
+    def __init__(self, chooser: str = 'learned', annotate_dir: Optional[str] = None, ocr_max_side: int = 4000,
+                 blank_when_unread: bool = False):
         super().__init__()
-        self.fn = PredictRowsFn(chooser, annotate_dir, ocr_max_side)
+        self.fn = PredictRowsFn(chooser, annotate_dir, ocr_max_side, blank_when_unread)
 
     def expand(self, keyed):
         return (keyed

@@ -19,6 +19,8 @@ PRIORS_PATH = Path(__file__).parent / 'data' / 'priors.json'
 # Value histograms: log10(value) in bins of a quarter decade from 0.001 to 1,000,000.
 LOG10_LOW, LOG10_HIGH, BINS = -3.0, 6.0, 36
 GROUP_SMOOTHING = 5.0  # a group's own unit counts weigh like this many labels of the entity's
+USUAL_VALUES = 3  # the most frequent exact label values kept per entity and per group
+MIN_VALUE_COUNT = 2  # a value labelled once in a group is no habit of the group's
 
 
 def _parse_label(text: str):
@@ -42,6 +44,23 @@ def _bin(value: float) -> int:
     return min(BINS - 1, max(0, int(position)))
 
 
+def value_key(value: float, unit: str) -> str:
+    """How an exact value is keyed in the priors: '500.0 gram'."""
+    return f'{float(value)!r} {unit}'
+
+
+def _usual(by_entity: dict) -> dict:
+    """entity -> its USUAL_VALUES most frequent value keys (ties by key), each labelled at least
+    MIN_VALUE_COUNT times."""
+    usual = {}
+    for entity, counts in sorted(by_entity.items()):
+        ranked = sorted((item for item in counts.items() if item[1] >= MIN_VALUE_COUNT),
+                        key=lambda item: (-item[1], item[0]))
+        if ranked:
+            usual[entity] = [key for key, _ in ranked[:USUAL_VALUES]]
+    return usual
+
+
 def build_priors(rows, exclude_links=frozenset()) -> dict:
     """Count label rows (dicts with group_id, entity_name, entity_value) into the priors dict,
     leaving out rows whose image_link is in exclude_links (the images we score on)."""
@@ -51,6 +70,9 @@ def build_priors(rows, exclude_links=frozenset()) -> dict:
     # whole numbers, written '500 gram' or '500.0 gram': entity -> unit -> [integer, float]
     written = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     group_written = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: [0, 0])))
+    # exact values ('500.0 gram'): entity -> key -> count, and group -> entity -> key -> count
+    exact = defaultdict(lambda: defaultdict(int))
+    group_exact = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
     ranges = defaultdict(int)
     excluded = 0
     for row in rows:
@@ -69,6 +91,8 @@ def build_priors(rows, exclude_links=frozenset()) -> dict:
             continue
         units[entity][unit] += 1
         group_units[row['group_id']][entity][unit] += 1
+        exact[entity][value_key(value, unit)] += 1
+        group_exact[row['group_id']][entity][value_key(value, unit)] += 1
         values[entity][unit][_bin(value)] += 1
         if value == int(value):
             written[entity][unit][0 if as_integer else 1] += 1
@@ -89,6 +113,8 @@ def build_priors(rows, exclude_links=frozenset()) -> dict:
             for g, es in sorted(group_written.items())
             if any(n[0] for u in es.values() for n in u.values())},
         'range_labels': dict(sorted(ranges.items())),
+        'usual_values': _usual(exact),
+        'group_usual_values': {g: usual for g, es in sorted(group_exact.items()) if (usual := _usual(es))},
     }
 
 
@@ -121,6 +147,13 @@ class Priors:
         if not counts:
             return math.log(1.0 / BINS)
         return math.log((counts[_bin(value)] + 0.5) / (sum(counts) + 0.5 * BINS))
+
+    def usual_values(self, entity: str, group_id: str) -> list:
+        """The (value, unit) pairs the group's labels for this entity give most often, most
+        frequent first; the entity's own when the group has no value labelled twice."""
+        keys = self.data.get('group_usual_values', {}).get(str(group_id), {}).get(entity) \
+            or self.data.get('usual_values', {}).get(entity, [])
+        return [(float(key.split(' ', 1)[0]), key.split(' ', 1)[1]) for key in keys]
 
     def integer_share(self, entity: str, unit: str, group_id: str = '') -> float:
         """Of the whole-number labels for this entity and unit, the share written without '.0'

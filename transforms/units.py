@@ -98,7 +98,7 @@ _UNIT_ALIASES: dict[str, tuple[str, ...]] = {
     "decilitre": ("dl", "decilitre", "decilitres", "deciliter", "deciliters"),
     "microlitre": ("µl", "μl", "ul", "microlitre", "microlitres", "microliter", "microliters"),
     "litre": ("l", "lt", "ltr", "ltrs", "litre", "litres", "liter", "liters"),
-    "fluid ounce": ("fl oz", "fluid ounce", "fluid ounces"),
+    "fluid ounce": ("fl oz", "f oz", "fluid ounce", "fluid ounces"),
     "gallon": ("gal", "gals", "gallon", "gallons"),
     "imperial gallon": ("imperial gallon", "imperial gallons"),
     "quart": ("qt", "qts", "quart", "quarts"),
