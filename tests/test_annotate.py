@@ -93,6 +93,24 @@ def test_no_prediction_means_no_red_box():
     assert red_share(pixels[:320].reshape(-1, 3)) < 0.001
 
 
+def test_the_groups_usual_value_has_no_box_and_the_banner_says_nothing_was_read():
+    from transforms.annotate import _banner_lines
+    usual = Candidate(500.0, 'gram', '', 0, 0, 0, 0, True, 0.0, group='usual')
+    row = result('500.0 gram', [cand(30.0, 'volt', OTHER_BOX, allowed=False), usual])
+    assert chosen_candidate(row) is usual
+    pixels = decode(annotate(IMAGE, row))
+    assert red_share(pixels[:320].reshape(-1, 3)) < 0.001          # no red box, no tag at the corner
+    assert grey_share(ring(pixels, OTHER_BOX)) > 0.6               # what was read is still shown
+    banner = ' / '.join(text for text, _ in _banner_lines(row, ''))
+    assert "nothing read: the product group's usual value" in banner and '1 candidate, not chosen' in banner
+
+
+def test_a_reading_of_the_usual_value_is_boxed_rather_than_the_usual_value():
+    usual = Candidate(500.0, 'gram', '', 0, 0, 0, 0, True, 0.0, group='usual')
+    read = cand(500.0, 'gram', CHOSEN_BOX, 0.0)
+    assert chosen_candidate(result('500.0 gram', [usual, read])) is read
+
+
 def test_boxes_of_an_image_scaled_down_for_ocr_land_on_the_original():
     # a 5000x2500 image: Preprocess hands OCR a 4000x2000 copy, so OCR boxes are 0.8 of the original
     big = Image.new('RGB', (5000, 2500), (250, 250, 245))

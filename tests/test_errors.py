@@ -42,6 +42,12 @@ def test_a_failure_after_ocr_is_judged_by_the_text_it_left():
     assert classify('500.0 gram', '', 'Net Wt 250 g', [cand(250.0, 'gram')], 'choose') == 'OCR miss'
 
 
+def test_the_groups_usual_value_among_the_candidates_is_no_reading():
+    usual = dict(cand(500.0, 'gram'), group='usual')
+    assert classify('500.0 gram', '12.0 gram', 'Net Wt 12 g', [cand(12.0, 'gram'), usual], '') == 'OCR miss'
+    assert classify('500.0 gram', '', 'hello', [usual], '') == 'OCR miss'
+
+
 def test_right_needs_the_same_unit_and_value():
     assert classify('500.0 gram', '500 gram', 'x', [], '') == 'right'
     assert classify('500.0 gram', '0.5 kilogram', '0.5 kg', [cand(0.5, 'kilogram')], '') == 'OCR miss'
