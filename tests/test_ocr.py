@@ -1,4 +1,6 @@
 """OCR: Tesseract's and RapidOCR's output turned into words, and the readers on drawn labels."""
+import os
+
 import numpy as np
 import pytest
 
@@ -211,3 +213,39 @@ def test_second_pass_only_when_the_first_finds_no_quantity():
     assert [w.text for w in reader.read(None)] == ['12 V'] and calls == [960, 1600]
     reader, calls = reader_with(['Brand'], ['Logo'])
     assert [w.text for w in reader.read(None)] == ['Brand'] and calls == [960, 1600]
+
+
+KEEP_FREED_MEMORY_CHECK = '''
+import resource, sys
+import os
+
+import numpy as np
+from transforms.ocr import keep_freed_memory
+
+def faults():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(50):  # buffers of 0.2 to 40 MB made, filled and freed, as OCR does per image
+        buffers = [np.ones(n) for n in (100_000, 1_000_000, 300_000, 5_000_000, 20_000)]
+        del buffers
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+default = faults()
+if not keep_freed_memory():
+    sys.exit(3)
+print(default, faults())
+'''
+
+
+def test_keep_freed_memory_stops_freed_buffers_faulting_in_again():
+    """In a fresh process (the setting is for the whole process): with glibc's defaults each
+    large buffer is unmapped when freed and faulted in again; after keep_freed_memory, reused."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, '-c', KEEP_FREED_MEMORY_CHECK], capture_output=True, text=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if done.returncode == 3:
+        pytest.skip('not glibc: keep_freed_memory does nothing here')
+    assert done.returncode == 0, done.stderr
+    default, kept = map(int, done.stdout.split())
+    assert default > 5_000  # about 28,000 here: the freed buffers' pages faulted in again each time
+    assert kept < default / 5  # about 300

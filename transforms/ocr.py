@@ -6,7 +6,13 @@ processes, runs slower, not faster (0.32 s instead of 0.18 s per image on 2 busy
 RapidOCR (PP-OCRv4 detection, direction and recognition models inside its wheel) reads more
 of what product images print, small and sideways text included; onnxruntime gets one thread
 per process for the same reason. Each word records the engine that read it.
+
+RapidOCR's setup also tells glibc's malloc to keep freed memory (keep_freed_memory): by
+default it hands every freed block over 128 kB straight back to the kernel, and onnxruntime
+and OpenCV allocate and free such buffers for every text box, so each image faulted its
+buffers in anew and about 30% of the OCR stage's CPU time was the kernel's.
 """
+import ctypes
 import os
 import time
 
@@ -16,6 +22,24 @@ from transforms.records import Failure, OcrResult, OcrWord
 from transforms.units import find_quantities
 
 FAILED = 'failed'
+
+
+# glibc mallopt parameters, and what keep_freed_memory sets them to
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+MALLOC_SETTINGS = ((M_MMAP_THRESHOLD, 2_000_000_000),  # no block is mmapped and unmapped on its own
+                   (M_TRIM_THRESHOLD, 512 * 1024 * 1024),  # the heap is trimmed only past 512 MiB free
+                   (M_TOP_PAD, 64 * 1024 * 1024))  # and grows 64 MiB at a time
+
+
+def keep_freed_memory() -> bool:
+    """Let this process's malloc reuse freed memory instead of returning it to the kernel at
+    once (glibc; elsewhere nothing happens and False comes back). On 200 dev images RapidOCR
+    took 32% less CPU time (system time 44 s -> 4 s) for 350 MB more peak memory per process."""
+    try:
+        mallopt = ctypes.CDLL('libc.so.6').mallopt
+    except (OSError, AttributeError):
+        return False
+    return all([mallopt(parameter, value) == 1 for parameter, value in MALLOC_SETTINGS])
 
 
 # RapidOCR turns a text box at least this much taller than wide on its side before reading it.
@@ -132,6 +156,7 @@ class RapidOcrReader:
         import cv2
         from rapidocr_onnxruntime import RapidOCR
         cv2.setNumThreads(1)  # one worker process per core: OpenCV's own pool would oversubscribe
+        keep_freed_memory()
         self.engine = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
 
     def read(self, image) -> tuple:
