@@ -28,6 +28,18 @@ def test_predictions_for_every_row(drawn_job, tmp_path, model_path):
     pipeline.run().wait_until_finish()
 
 
+def test_blank_when_unread_leaves_the_row_with_nothing_read_blank(drawn_job, tmp_path, model_path):
+    input_path, images_dir, truth = drawn_job
+    assert truth['103']  # by default: the group's usual voltage, though a.jpg prints none
+    options = PipelineOptions(argv(input_path, images_dir, str(tmp_path / 'out'), model_path)
+                              + ['--blank_when_unread'])
+    pipeline = TestPipeline(options=options)
+    results = build(pipeline, options.view_as(SpecscanOptions))
+    assert_that(results | 'IndexAndPrediction' >> beam.Map(lambda r: (r.index, r.prediction)),
+                equal_to(list(dict(truth, **{'103': ''}).items())))
+    pipeline.run().wait_until_finish()
+
+
 def test_run_writes_every_output(drawn_job, tmp_path, model_path):
     input_path, images_dir, truth = drawn_job
     output = tmp_path / 'out'

@@ -100,10 +100,11 @@ def best_candidate(candidates):
 def usual_value(entity_name: str, group_id: str, priors: Priors) -> Optional[Candidate]:
     """The value the product group's training labels give most often, as a candidate read
     nowhere (group 'usual', no box): the last resort for a row whose image shows no quantity."""
-    usual = priors.usual_values(entity_name, group_id)[:1] if priors is not None else []
-    for value, unit in usual:
-        return Candidate(value, unit, '', 0, 0, 0, 0, True, 0.0, group='usual')
-    return None
+    usual = priors.usual_values(entity_name, group_id) if priors is not None else []
+    if not usual:
+        return None
+    value, unit = usual[0]
+    return Candidate(value, unit, '', 0, 0, 0, 0, True, 0.0, group='usual')
 
 
 def write_value(value: float, unit: str, entity_name: str, group_id: str, priors: Priors) -> str:
