@@ -217,8 +217,6 @@ def test_second_pass_only_when_the_first_finds_no_quantity():
 
 KEEP_FREED_MEMORY_CHECK = '''
 import resource, sys
-import os
-
 import numpy as np
 from transforms.ocr import keep_freed_memory
 
