@@ -124,6 +124,11 @@ def _read(result: RowResult) -> list:
     return [c for c in result.candidates if c.group != 'usual']
 
 
+def _if_read(chosen: Optional[Candidate]) -> Optional[Candidate]:
+    """The chosen candidate when it was read in the image (it gets the red box), else None."""
+    return chosen if chosen is not None and chosen.group != 'usual' else None
+
+
 def _draw_boxes(image: Image.Image, result: RowResult, full: Tuple[int, int], ocr_max_side: int) -> None:
     """Grey outlines round every candidate, then the chosen one in red on top, each drawn just
     outside its box so the text stays readable."""
@@ -132,10 +137,8 @@ def _draw_boxes(image: Image.Image, result: RowResult, full: Tuple[int, int], oc
     ocr_width, ocr_height = ocr_size(*recorded, ocr_max_side)
     sx, sy = image.width / max(ocr_width, 1), image.height / max(ocr_height, 1)
     line = max(2, round(max(image.size) / 300))
-    chosen = chosen_candidate(result)
+    chosen = _if_read(chosen_candidate(result))
     draw = ImageDraw.Draw(image)
-    if chosen is not None and chosen.group == 'usual':
-        chosen = None
     for candidate in sorted(_read(result), key=lambda c: c is chosen):
         x0, y0 = round(candidate.left * sx) - line, round(candidate.top * sy) - line
         x1 = round(candidate.left * sx + max(candidate.width * sx, 1)) + line - 1
@@ -198,8 +201,7 @@ def _banner_lines(result: RowResult, problem: str):
     prediction = result.prediction or '(no prediction)'
     lines = [(f'index {result.index}  {result.entity_name}', (235, 235, 235)),
              (f'prediction: {prediction}' + _how_chosen(chosen), (255, 90, 90)),
-             (_candidates_line(len(_read(result)), chosen is not None and chosen.group != 'usual'),
-              (190, 190, 190))]
+             (_candidates_line(len(_read(result)), _if_read(chosen) is not None), (190, 190, 190))]
     if result.failure_stage:
         lines.append((f'failed at {result.failure_stage}: {result.failure_reason}', (255, 200, 80)))
     if problem:

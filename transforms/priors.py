@@ -153,7 +153,7 @@ class Priors:
         frequent first; the entity's own when the group has no value labelled twice."""
         keys = self.data.get('group_usual_values', {}).get(str(group_id), {}).get(entity) \
             or self.data.get('usual_values', {}).get(entity, [])
-        return [(float(key.split(' ', 1)[0]), key.split(' ', 1)[1]) for key in keys]
+        return [_parse_label(key)[:2] for key in keys]
 
     def integer_share(self, entity: str, unit: str, group_id: str = '') -> float:
         """Of the whole-number labels for this entity and unit, the share written without '.0'

@@ -122,8 +122,9 @@ class Candidate:
     engine: str = ''
     confidence: float = 0.0
     vertical: bool = False
-    group: str = 'single'    # 'single', 'range', 'dimensions' (see transforms/units.py) or 'bare' (no unit
-                             # printed: see transforms/candidates.py)
+    group: str = 'single'    # 'single', 'range', 'dimensions' (see transforms/units.py), 'bare' (no unit
+                             # printed: see transforms/candidates.py) or 'usual' (read nowhere: the
+                             # product group's usual value, see transforms/choose.py)
     group_position: int = 0
     group_size: int = 1
     prominence: float = 0.0  # text size over the largest text size in the image
