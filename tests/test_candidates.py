@@ -219,6 +219,21 @@ def test_bare_numbers_leave_the_printed_quantities_features_alone(priors):
         assert with_bare[key].features == item.features
 
 
+def test_glued_quantities_become_candidates_of_their_own_group(priors):
+    items = find(priors, words(['36V250WMOTOR'], ['100KGWeight']), 'wattage')
+    glued = [(i.candidate.value, i.candidate.unit) for i in items if i.candidate.group == 'glued']
+    assert glued == [(250.0, 'watt')]  # 36V and 100KG are read by the scanner, and not twice
+    assert all(feature(i, 'glued_unit') == (i.candidate.group == 'glued') for i in items)
+
+
+def test_glued_quantities_leave_the_printed_quantities_features_alone(priors):
+    alone = by_value(find(priors, words(['Net', 'Wt', '500', 'g'], ['2', 'kg']), 'item_weight'))
+    with_glued = by_value(find(priors, words(['Net', 'Wt', '500', 'g'], ['2', 'kg'], ['200gpack']), 'item_weight'))
+    assert set(with_glued) - set(alone) == {(200.0, 'gram')}
+    for key, item in alone.items():
+        assert with_glued[key].features == item.features
+
+
 def test_candidate_box_spans_number_and_unit_words(priors):
     [item] = find(priors, words(['Net', 'Wt', '500', 'g']), 'item_weight')
     c = item.candidate

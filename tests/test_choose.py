@@ -93,6 +93,11 @@ def test_rules_take_a_bare_number_only_when_no_quantity_has_a_unit(priors):
     assert rules(priors, 'width', ['Unit:', 'cm'], [('63', 90)], ['Width', '20']) == (63.0, 'centimetre')
 
 
+def test_rules_take_a_glued_quantity_only_when_no_quantity_is_printed_cleanly(priors):
+    assert rules(priors, 'wattage', [('250WMOTOR', 90)], ['Power', '50W']) == (50.0, 'watt')
+    assert rules(priors, 'wattage', [('250WMOTOR', 90)], ['Power']) == (250.0, 'watt')
+
+
 class _Always:
     """A stand-in model that rates every candidate as almost surely right."""
 

@@ -505,6 +505,17 @@ def test_bare_numbers_are_numbers_with_nothing_after_them(word, expected):
 
 
 @pytest.mark.parametrize("word, expected", [
+    ("200gpack", [(200.0, "gram")]), ("36V250WMOTOR", [(250.0, "watt")]), ("15MGerving", [(15.0, "milligram")]),
+    ("12VDCONLY", [(12.0, "volt")]), ("160GSMJAQUARD", [(160.0, "gram")]), ("1,5kgnet", [(1.5, "kilogram")]),
+    ("5mAh", []), ("16GB", []), ("100Wh", []), ("50Hz", []), ("2in1", []), ("5pcs", []),  # other units, no unit
+    ("500g", []), ("500 g", []), ("Net", []),  # nothing runs on after the unit
+])
+def test_glued_quantities_are_units_that_run_on_into_letters(word, expected):
+    assert units.glued_quantities(word) == expected
+    assert not set(expected) & set(read(word))  # the strict scanner refuses what this reads
+
+
+@pytest.mark.parametrize("word, expected", [
     ("cm", "centimetre"), ("(mm)", "millimetre"), ("Unit:cm", "centimetre"), ("Units: inches", "inch"),
     ("in", None), ("L", None), ("W", None), ("kcal", None), ("30cm", None), ("width", None),
 ])

@@ -17,7 +17,7 @@ from typing import Sequence
 
 from transforms.priors import Priors
 from transforms.records import Candidate, OcrWord
-from transforms.units import ENTITY_UNITS, Quantity, bare_numbers, find_quantities, lone_unit
+from transforms.units import ENTITY_UNITS, Quantity, bare_numbers, find_quantities, glued_quantities, lone_unit
 
 ENTITIES = tuple(sorted(ENTITY_UNITS))
 
@@ -55,7 +55,10 @@ _TO_BASE = {
 
 _METRIC = frozenset(unit for unit in _TO_BASE if unit.endswith(('metre', 'gram', 'litre', 'volt', 'watt'))
                     or unit == 'ton')
-TWIN_TOLERANCE = 0.05  # '13 cm' and '5.3 in' are one length printed twice
+TWIN_TOLERANCE = 0.05
+# candidates not printed as a clean quantity: left out of the row's ranks and counts, so that
+# adding them leaves the features of the printed quantities as they were
+UNPRINTED_GROUPS = ('bare', 'glued')  # '13 cm' and '5.3 in' are one length printed twice
 
 FEATURES = (
     'unit_log_prob', 'group_unit_log_prob', 'value_log_density', 'log10_value', 'is_whole',
@@ -65,7 +68,7 @@ FEATURES = (
     'in_range', 'range_low', 'range_high', 'in_dimensions', 'dimension_position', 'dimension_count',
     'value_rank', 'is_largest', 'is_smallest', 'allowed_count', 'distinct_allowed', 'unit_share',
     'has_twin_in_other_unit', 'is_metric', 'x_rank', 'y_rank', 'bare_number', 'bare_unit_source',
-    'printed_before_its_twin',
+    'printed_before_its_twin', 'glued_unit',
 ) + tuple(f'entity_{e}' for e in ENTITIES)
 
 
@@ -153,6 +156,15 @@ def _bare_quantities(printed: list, words: Sequence[OcrWord], units: list) -> li
             for unit in units for value, number, own in found]
 
 
+def _glued_quantities(printed: list, words: Sequence[OcrWord]) -> list:
+    """(quantity, the words it was read from) for each number whose unit runs on into other
+    letters ('200gpack'), unless that word already gave the same quantity."""
+    read = {(own[0].engine, i, q.value, q.unit) for q, own in printed for i in range(q.first_word, q.last_word + 1)}
+    return [(Quantity(value, unit, word.text, number, number, 'glued', 0, 1), own)
+            for own in _by_engine(words) for number, word in enumerate(own)
+            for value, unit in glued_quantities(word.text) if (word.engine, number, value, unit) not in read]
+
+
 def find_candidates(words: Sequence[OcrWord], entity_name: str, group_id: str, image_width: int,
                     image_height: int, priors: Priors) -> list:
     """Every quantity in the words as a Scored candidate (score 0 until the chooser rates it)."""
@@ -170,7 +182,7 @@ def find_candidates(words: Sequence[OcrWord], entity_name: str, group_id: str, i
     printed = list(_quantities_by_engine(words))
     bare_units, bare_source = _bare_units(Counter(entity_unit(entity_name, q.unit) for q, _ in printed), words,
                                           entity_name, group_id, priors)
-    for quantity, own in printed + _bare_quantities(printed, words, bare_units):
+    for quantity, own in printed + _bare_quantities(printed, words, bare_units) + _glued_quantities(printed, words):
         span = own[quantity.first_word:quantity.last_word + 1]
         unit = entity_unit(entity_name, quantity.unit)
         left, top = min(w.left for w in span), min(w.top for w in span)
@@ -198,7 +210,7 @@ def _with_features(raw, entity_name, group_id, largest, image_side, image_width,
         engines_by_key.setdefault(key, set()).add(c['engine'])
     # row-level ranks and counts are taken over the quantities printed with a unit, so that adding
     # a drawing's bare numbers leaves the features of those quantities as they were
-    allowed = [c for c in raw if c['allowed'] and c['quantity'].group != 'bare']
+    allowed = [c for c in raw if c['allowed'] and c['quantity'].group not in UNPRINTED_GROUPS]
     sizes = sorted({c['size'] for c in allowed}, reverse=True)
     allowed_bases = [(c['quantity'].value * _TO_BASE.get(c['unit'], 1.0), c['unit']) for c in allowed]
     base_values = sorted({base for base, _ in allowed_bases})
@@ -240,6 +252,7 @@ def _with_features(raw, entity_name, group_id, largest, image_side, image_width,
             _rank(ys, c['top'] + c['height'] / 2) if c['allowed'] else -1.0,
             float(q.group == 'bare'), c['bare_source'],
             float(bool(twins) and order.get(id(c), len(allowed)) < min(twins)),
+            float(q.group == 'glued'),
         ) + tuple(float(entity_name == e) for e in ENTITIES)
         candidate = Candidate(
             value, unit, q.text, c['left'], c['top'], c['width'], c['height'], c['allowed'], 0.0,

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Sequence
 
-from transforms.candidates import FEATURES, Scored
+from transforms.candidates import FEATURES, UNPRINTED_GROUPS, Scored
 from transforms.priors import Priors
 from transforms.records import Candidate
 from transforms.units import format_prediction
@@ -35,7 +35,7 @@ BARE_NUMBER_PENALTY = 10.0  # more than any score a quantity with a unit can rea
 def rule_score(scored: Scored) -> float:
     candidate = scored.candidate
     score = candidate.prominence + KEYWORD_BONUS * candidate.keyword + REPEAT_BONUS * candidate.repeats
-    return score - BARE_NUMBER_PENALTY if candidate.group == 'bare' else score
+    return score - BARE_NUMBER_PENALTY if candidate.group in UNPRINTED_GROUPS else score
 
 
 class TreeModel:

@@ -393,6 +393,27 @@ def bare_numbers(word: str) -> list[float]:
     return numbers
 
 
+# a number run straight into letters: the longest unit they start with must leave letters over
+# ('200gpack', '36V250WMOTOR'), and those must not make it another unit ('5mAh', '16GB', '50Hz')
+_NUMBER_AND_LETTERS = re.compile(r"(?<![0-9.,])([0-9]{1,7}(?:[.,][0-9]+)?)([^\W\d_]+)")
+_LETTER_ALIASES = sorted((alias for aliases in _UNIT_ALIASES.values() for alias in aliases if alias.isalpha()),
+                         key=len, reverse=True)
+_NOT_A_UNIT_AFTER = ("ah", "b", "h", "ph", "hz", "ps")
+
+
+def glued_quantities(word: str) -> list[tuple[float, str]]:
+    """(value, unit) for every number in a word whose unit runs on into other letters, which
+    find_quantities refuses as ambiguous ('200gpack', '15MGerving', '30VLOWVOLTAGE')."""
+    found = []
+    for match in _NUMBER_AND_LETTERS.finditer(_normalise(word)):
+        letters = match.group(2).lower()
+        alias = next((a for a in _LETTER_ALIASES if letters.startswith(a)), None)
+        value = _decimal_value(match.group(1))
+        if alias and len(alias) < len(letters) and not letters[len(alias):].startswith(_NOT_A_UNIT_AFTER) and value:
+            found.append((value, _UNIT_BY_KEY[alias]))
+    return found
+
+
 def lone_unit(word: str) -> str | None:
     """The unit a word names on its own ('cm', '(inches)', 'Unit: mm'), as legends of drawings
     print it once for every bare number; letters that are also words or sizes ('in', 'L') are not."""
