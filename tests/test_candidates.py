@@ -1,5 +1,6 @@
 """Candidates: every quantity in a row's OCR words, with the features the chooser scores."""
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -284,3 +285,15 @@ def test_no_words_no_candidates(priors):
 
 def test_every_entity_has_keywords():
     assert set(KEYWORDS) == set(ENTITIES) == set(ENTITY_UNITS)
+
+
+@pytest.mark.parametrize('entity, beside, over, expected', [
+    ('height', True, False, 1.0), ('height', False, True, -1.0),
+    ('width', False, True, 1.0), ('width', True, False, -1.0), ('depth', False, True, 0.0),
+    ('height', False, False, 0.0), ('item_weight', True, False, 0.0),
+])
+def test_line_agrees_when_the_line_runs_the_entitys_way(priors, entity, beside, over, expected):
+    [number, unit] = words(['74', 'cm'])
+    marked = [number, replace(unit, line_beside=beside, line_over=over)]  # any word of the quantity counts
+    [item] = [i for i in find(priors, marked, entity) if i.candidate.group == 'single']
+    assert feature(item, 'line_agrees') == expected

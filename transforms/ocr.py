@@ -18,6 +18,7 @@ import time
 
 import apache_beam as beam
 
+from transforms.lines import mark_dimension_lines
 from transforms.records import Failure, OcrResult, OcrWord
 from transforms.units import find_quantities
 
@@ -219,6 +220,7 @@ class OcrFn(beam.DoFn):
         try:
             for reader in self.readers:
                 words += reader.read(decoded.ocr_image)
+            words = mark_dimension_lines(words, decoded.ocr_image)
         except Exception as error:
             self.failures.inc()
             yield beam.pvalue.TaggedOutput(FAILED, (link, Failure.from_error('ocr', error)))

@@ -92,6 +92,8 @@ class OcrWord:
     line: int                # words with the same number sit on one text line
     engine: str = 'tesseract'  # 'tesseract' or 'rapidocr'
     vertical: bool = False   # read from text that runs up or down the image
+    line_beside: bool = False  # a long vertical line runs beside it (transforms/lines.py)
+    line_over: bool = False    # a long horizontal line runs above or below it
 
 
 @dataclass(frozen=True)
