@@ -55,10 +55,10 @@ _TO_BASE = {
 
 _METRIC = frozenset(unit for unit in _TO_BASE if unit.endswith(('metre', 'gram', 'litre', 'volt', 'watt'))
                     or unit == 'ton')
-TWIN_TOLERANCE = 0.05
+TWIN_TOLERANCE = 0.05  # '13 cm' and '5.3 in' are one length printed twice
 # candidates not printed as a clean quantity: left out of the row's ranks and counts, so that
 # adding them leaves the features of the printed quantities as they were
-UNPRINTED_GROUPS = ('bare', 'glued')  # '13 cm' and '5.3 in' are one length printed twice
+UNPRINTED_GROUPS = ('bare', 'glued')
 
 FEATURES = (
     'unit_log_prob', 'group_unit_log_prob', 'value_log_density', 'log10_value', 'is_whole',

@@ -125,8 +125,9 @@ class Candidate:
     confidence: float = 0.0
     vertical: bool = False
     group: str = 'single'    # 'single', 'range', 'dimensions' (see transforms/units.py), 'bare' (no unit
-                             # printed: see transforms/candidates.py) or 'usual' (read nowhere: the
-                             # product group's usual value, see transforms/choose.py)
+                             # printed) or 'glued' (a unit run on into letters: '200gpack'; both see
+                             # transforms/candidates.py) or 'usual' (read nowhere: the product
+                             # group's usual value, see transforms/choose.py)
     group_position: int = 0
     group_size: int = 1
     prominence: float = 0.0  # text size over the largest text size in the image

@@ -78,7 +78,7 @@ class Quantity:
     text: str            # the source words it was read from, joined by spaces
     first_word: int      # index of the first word it uses
     last_word: int       # index of the last word it uses (inclusive)
-    group: str           # 'single', 'range' (100-240V), 'dimensions' (30 x 20 x 10 cm); candidates add 'bare'
+    group: str           # 'single', 'range' (100-240V), 'dimensions' (30 x 20 x 10 cm); candidates add 'bare', 'glued'
     group_position: int  # 0-based position inside its group; 0 for single
     group_size: int      # 1 for single, 2 for a range, 2 or 3 for dimensions
 
