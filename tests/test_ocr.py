@@ -245,5 +245,5 @@ def test_keep_freed_memory_stops_freed_buffers_faulting_in_again():
         pytest.skip('not glibc: keep_freed_memory does nothing here')
     assert done.returncode == 0, done.stderr
     default, kept = map(int, done.stdout.split())
-    assert default > 5_000  # about 28,000 here: the freed buffers' pages faulted in again each time
+    assert default > 2_000  # 5,000 to 31,000 here, run to run: the freed buffers' pages faulted in again
     assert kept < default / 5  # about 300
