@@ -115,18 +115,23 @@ def _canvas(result: RowResult, max_side: int) -> Image.Image:
     return Image.new('RGB', display_size(width, height, max_side), PLACEHOLDER)
 
 
+def _was_read(candidate: Candidate) -> bool:
+    """Read in the image, unlike the group's usual value (transforms/choose.py), which has no place in it."""
+    return candidate.group != 'usual'
+
+
 def _rank(candidate: Candidate) -> tuple:
-    return candidate.allowed, candidate.group != 'usual', candidate.score
+    return candidate.allowed, _was_read(candidate), candidate.score
 
 
 def _read(result: RowResult) -> list:
-    """The candidates read in the image: the group's usual value has no place in it."""
-    return [c for c in result.candidates if c.group != 'usual']
+    """The candidates read in the image."""
+    return [c for c in result.candidates if _was_read(c)]
 
 
 def _if_read(chosen: Optional[Candidate]) -> Optional[Candidate]:
     """The chosen candidate when it was read in the image (it gets the red box), else None."""
-    return chosen if chosen is not None and chosen.group != 'usual' else None
+    return chosen if chosen is not None and _was_read(chosen) else None
 
 
 def _draw_boxes(image: Image.Image, result: RowResult, full: Tuple[int, int], ocr_max_side: int) -> None:
@@ -191,7 +196,7 @@ def _candidates_line(count: int, chosen: bool) -> str:
 def _how_chosen(chosen: Optional[Candidate]) -> str:
     if chosen is None:
         return ''
-    if chosen.group == 'usual':
+    if not _was_read(chosen):
         return "  (nothing read: the product group's usual value)"
     return f'  (score {chosen.score:.2f})'
 

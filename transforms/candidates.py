@@ -111,15 +111,16 @@ def _tokens_before(words: Sequence[OcrWord], first: int, quantity_text: str) -> 
     return found
 
 
-def _quantities_by_engine(words: Sequence[OcrWord]):
+def _quantities_by_engine(engines: list):
     """(quantity, the words it was read from): each engine's words are read on their own, in
     reading order, so no quantity spans two engines' words."""
-    for own in _by_engine(words):
+    for own in engines:
         for quantity in find_quantities([w.text for w in own]):
             yield quantity, own
 
 
 def _by_engine(words: Sequence[OcrWord]) -> list:
+    """Each engine's words, in reading order: one list per engine."""
     by_engine = {}
     for word in words:
         by_engine.setdefault(word.engine, []).append(word)
@@ -146,14 +147,23 @@ def _bare_units(quantity_units: Counter, words: Sequence[OcrWord], entity_name: 
     return usual[:2], BARE_UNIT_FROM_PRIOR
 
 
-def _bare_quantities(printed: list, words: Sequence[OcrWord], units: list) -> list:
+def _bare_quantities(printed: list, engines: list, units: list) -> list:
     """(quantity, the words it was read from) for each number printed without a unit, in words
     that hold none of the printed quantities: one per unit, all of the first unit's first."""
     taken = {(own[0].engine, i) for q, own in printed for i in range(q.first_word, q.last_word + 1)}
-    found = [(value, number, own) for own in _by_engine(words) for number, word in enumerate(own)
+    found = [(value, number, own) for own in engines for number, word in enumerate(own)
              if (word.engine, number) not in taken for value in bare_numbers(word.text)]
     return [(Quantity(value, unit, own[number].text, number, number, 'bare', 0, 1), own)
             for unit in units for value, number, own in found]
+
+
+def _glued_quantities(printed: list, engines: list) -> list:
+    """(quantity, the words it was read from) for each number whose unit runs on into other
+    letters ('200gpack'), unless that word already gave the same quantity."""
+    read = {(own[0].engine, i, q.value, q.unit) for q, own in printed for i in range(q.first_word, q.last_word + 1)}
+    return [(Quantity(value, unit, word.text, number, number, 'glued', 0, 1), own)
+            for own in engines for number, word in enumerate(own)
+            for value, unit in glued_quantities(word.text) if (word.engine, number, value, unit) not in read]
 
 
 def _line_agrees(entity_name: str, span: Sequence[OcrWord]) -> float:
@@ -166,15 +176,6 @@ def _line_agrees(entity_name: str, span: Sequence[OcrWord]) -> float:
     if entity_name == 'width':
         return float(over) - float(beside)
     return 0.0
-
-
-def _glued_quantities(printed: list, words: Sequence[OcrWord]) -> list:
-    """(quantity, the words it was read from) for each number whose unit runs on into other
-    letters ('200gpack'), unless that word already gave the same quantity."""
-    read = {(own[0].engine, i, q.value, q.unit) for q, own in printed for i in range(q.first_word, q.last_word + 1)}
-    return [(Quantity(value, unit, word.text, number, number, 'glued', 0, 1), own)
-            for own in _by_engine(words) for number, word in enumerate(own)
-            for value, unit in glued_quantities(word.text) if (word.engine, number, value, unit) not in read]
 
 
 def find_candidates(words: Sequence[OcrWord], entity_name: str, group_id: str, image_width: int,
@@ -191,10 +192,11 @@ def find_candidates(words: Sequence[OcrWord], entity_name: str, group_id: str, i
     weight_keywords = set(KEYWORDS['item_weight'])
     max_load_keywords = set(KEYWORDS['maximum_weight_recommendation'])
     raw = []
-    printed = list(_quantities_by_engine(words))
+    engines = _by_engine(words)
+    printed = list(_quantities_by_engine(engines))
     bare_units, bare_source = _bare_units(Counter(entity_unit(entity_name, q.unit) for q, _ in printed), words,
                                           entity_name, group_id, priors)
-    for quantity, own in printed + _bare_quantities(printed, words, bare_units) + _glued_quantities(printed, words):
+    for quantity, own in printed + _bare_quantities(printed, engines, bare_units) + _glued_quantities(printed, engines):
         span = own[quantity.first_word:quantity.last_word + 1]
         unit = entity_unit(entity_name, quantity.unit)
         left, top = min(w.left for w in span), min(w.top for w in span)

@@ -377,7 +377,8 @@ def find_quantities(words: Sequence[str]) -> list[Quantity]:
 
 
 # at most seven digits before the point: longer runs are bar codes and phone numbers
-_BARE_NUMBER = re.compile(r"(?<![0-9.,])[0-9]{1,7}(?:[.,][0-9]+)?(?![.,]?[0-9])(?!\s*[%°])(?![^\W\d_])")
+_SHORT_NUMBER = r"(?<![0-9.,])[0-9]{1,7}(?:[.,][0-9]+)?"
+_BARE_NUMBER = re.compile(_SHORT_NUMBER + r"(?![.,]?[0-9])(?!\s*[%°])(?![^\W\d_])")
 _LONE_UNIT = re.compile(r"^\W*(?:units?\W*)?([^\W\d_]+)\W*$", re.IGNORECASE)
 _AMBIGUOUS_LONE_WORDS = frozenset({"in", "t", "g", "l", "m", "v", "w", "cup", "cups", "pt", "pts", "kilo"})
 
@@ -395,7 +396,7 @@ def bare_numbers(word: str) -> list[float]:
 
 # a number run straight into letters: the longest unit they start with must leave letters over
 # ('200gpack', '36V250WMOTOR'), and those must not make it another unit ('5mAh', '16GB', '50Hz')
-_NUMBER_AND_LETTERS = re.compile(r"(?<![0-9.,])([0-9]{1,7}(?:[.,][0-9]+)?)([^\W\d_]+)")
+_NUMBER_AND_LETTERS = re.compile(f"({_SHORT_NUMBER})" + r"([^\W\d_]+)")
 _LETTER_ALIASES = sorted((alias for aliases in _UNIT_ALIASES.values() for alias in aliases if alias.isalpha()),
                          key=len, reverse=True)
 _NOT_A_UNIT_AFTER = ("ah", "b", "h", "ph", "hz", "ps")
