@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MODEL := models/efficientnet_lite0.keras
 DEMO_OUT ?= out/demo
 SHARED ?= ../shared
-TRAIN_OUT ?= out/train-dev
+TRAIN_OUT ?= out/train
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup tesseract chromium model demo test sample lock priors train gpu-wheels
@@ -59,14 +59,18 @@ lock:
 priors: $(VENV)/.installed
 	$(PY) -m pipeline.build_priors --labels $(SHARED)/data/train_labels.csv --exclude $(SHARED)/data/dev/labels.csv
 
-# The learned chooser -> transforms/data/chooser.json (shipped): read the dev images with the
-# default OCR settings (the rule chooser, so the result does not depend on an earlier model),
-# then fit on every dev row; the cross-validated F1 (folds by image) is printed first, then the
-# same over 4 random deals of images to folds.
+# The learned chooser -> transforms/data/chooser.json (shipped): read the dev and mix images with
+# the default OCR settings (the rule chooser, so the result does not depend on an earlier model),
+# then fit on every row of both; the cross-validated F1 (folds by image), plain and mix-weighted,
+# per set and together, is printed first, then the same over 4 random deals of images to folds.
 train: setup model
-	$(PY) -m pipeline.run --input $(SHARED)/data/dev/input.csv --images_dir $(SHARED)/data/dev/images \
-	  --output $(TRAIN_OUT) --chooser rules --direct_num_workers 2 --direct_running_mode multi_processing
-	$(PY) -m pipeline.train_chooser --records $(TRAIN_OUT)/records --labels $(SHARED)/data/dev/labels.csv --repeats 4
+	for set in dev mix; do \
+	  $(PY) -m pipeline.run --input $(SHARED)/data/$$set/input.csv --images_dir $(SHARED)/data/$$set/images \
+	    --output $(TRAIN_OUT)/$$set --chooser rules --direct_num_workers 2 --direct_running_mode multi_processing \
+	    || exit 1; \
+	done
+	$(PY) -m pipeline.train_chooser --records $(TRAIN_OUT)/dev/records --labels $(SHARED)/data/dev/labels.csv \
+	  --records $(TRAIN_OUT)/mix/records --labels $(SHARED)/data/mix/labels.csv --repeats 4
 
 # Wheels that the lent GPU machine (Python 3.12, JAX, no TensorFlow, no package index) lacks to
 # run bench/cnn_throughput.py with Keras 3 on JAX: carried there in .whl/ (see README, "GPU").

@@ -5,6 +5,8 @@ checks it), so an option added here must be added there.
 """
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.ocr import ENGINES
+
 DEFAULT_MODEL_PATH = 'models/efficientnet_lite0.keras'
 # Not argparse-required: Beam parses every options class whenever any view is taken, so a
 # required flag would break unrelated PipelineOptions; run.check_arguments enforces these.
@@ -46,21 +48,22 @@ class SpecscanOptions(PipelineOptions):
                             help='Largest batch RunInference sends to the CNN (raise it on a GPU, e.g. 128).')
         parser.add_argument('--preprocess_batch_size', type=int, default=8,
                             help='Images decoded per TensorFlow preprocessing batch.')
-        parser.add_argument('--ocr_engine', default='rapidocr', choices=('tesseract', 'rapidocr', 'both', 'none'),
-                            help='OCR engine: rapidocr (PP-OCRv4, the most accurate per second), tesseract '
-                                 '(fastest), both (their words together), or none (no text is read and no value '
-                                 'predicted: for measuring fetching and decoding alone).')
+        parser.add_argument('--ocr_engine', default='ppocrv6', choices=ENGINES,
+                            help='OCR engine: ppocrv6 (PP-OCRv6 small), ppocrv6-tiny, ppocrv5, rapidocr '
+                                 '(PP-OCRv4), tesseract (fastest, weakest), both (Tesseract\'s and PP-OCRv4\'s '
+                                 'words together), or none (no text is read and no value predicted: for measuring '
+                                 'fetching and decoding alone).')
         parser.add_argument('--skip_cnn', **SWITCH,
                             help='Compute no CNN embedding (records get an empty one); with --ocr_engine none, '
                                  'the job only fetches and decodes.')
         parser.add_argument('--rapidocr_detection_side', type=int, default=960,
-                            help='Long side (pixels) of the copy RapidOCR finds text boxes on; boxes are read '
+                            help='Long side (pixels) of the copy PP-OCR finds text boxes on; boxes are read '
                                  'at full resolution. 0: detect on the whole image (up to 2000 px, slower).')
         parser.add_argument('--rapidocr_min_side', type=int, default=1000,
                             help='Images whose long side is shorter than this (pixels) are enlarged before '
-                                 'RapidOCR reads them; 0 reads them as they are.')
+                                 'the PP-OCR engines read them; 0 reads them as they are.')
         parser.add_argument('--rapidocr_retry_side', type=int, default=1600,
-                            help='When RapidOCR finds no quantity in an image, it reads it again detecting on a '
+                            help='When a PP-OCR engine finds no quantity in an image, it reads it again detecting on a '
                                  'copy this long (pixels), for small print on large images; 0: no second pass.')
         parser.add_argument('--chooser', default='learned', choices=('learned', 'rules'),
                             help='How a row\'s value is chosen among the quantities read: the learned '

@@ -1,27 +1,40 @@
-"""Train the learned chooser from a pipeline run's records and the labels (`make train`).
+"""Train the learned chooser from pipeline runs' records and their labels (`make train`).
 
-    python -m pipeline.train_chooser --records OUT/records --labels ../shared/data/dev/labels.csv \
+    python -m pipeline.train_chooser --records DEV_OUT/records --labels ../shared/data/dev/labels.csv \
+        [--records MIX_OUT/records --labels ../shared/data/mix/labels.csv] \
         [--out transforms/data/chooser.json] [--folds 5] [--repeats 4]
 
-For every labelled row it recomputes the candidates from the recorded OCR words (so a change
-to the features needs no new OCR run), marks the allowed candidates that match the label,
-and fits scikit-learn's HistGradientBoostingClassifier on them. Before that it reports F1
-with folds by image (no image's rows are both trained on and scored), for the learned
-chooser and for the rule chooser on the same candidates: that cross-validated figure, not
-the fit on all rows, is what the model is expected to do on images it has not seen.
-`--repeats N` adds N cross-validations with images dealt to folds at random: on 776 rows one
-split's figure moves by about 0.004 from split to split.
+Each --records folder pairs with the --labels file given in the same place. For every labelled
+row it recomputes the candidates from the recorded OCR words (so a change to the features needs
+no new OCR run), marks the allowed candidates that match the label (either side of an 'a | b'
+label), and fits scikit-learn's HistGradientBoostingClassifier on them. Rows whose label is
+empty (the value is not printed: mix/) give only wrong candidates: they teach the model when
+nothing on the image is the answer.
+
+The chooser abstains (predicts nothing) when its best candidate's probability is below a
+threshold: a wrong value and a blank cost the same under the challenge's F1 when the value is
+printed, but a blank is right when it is not. The threshold is the one that maximises the
+mix-weighted F1 (rows weighted to the official test set's entity mix) of the out-of-fold
+probabilities.
+
+Before fitting on all rows it reports F1 with folds by image (no image's rows are both trained
+on and scored; each fold's threshold is picked on the other folds' rows), per set and on all
+sets together, plain and mix-weighted, for the learned chooser and for the rule chooser on the
+same candidates: that cross-validated figure, not the fit on all rows, is what the model is
+expected to do on images it has not seen. `--repeats N` adds N cross-validations with images
+dealt to folds at random: on some hundred rows one split's figure moves by about 0.005.
 """
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
 
-from pipeline.evaluate import _same_numeric, evaluate, format_result, read_labels
+from pipeline.evaluate import _same_numeric, evaluate, format_result, mix_weights, read_labels
 from pipeline.summary import read_records
 from transforms.candidates import FEATURES, find_candidates
-from transforms.choose import CHOOSER_PATH, TreeModel, choose
+from transforms.choose import CHOOSER_PATH, TreeModel, choose, threshold_for
 from transforms.priors import load_priors
 from transforms.records import OcrWord
 from transforms.units import format_prediction
@@ -32,11 +45,18 @@ from transforms.units import format_prediction
 # numbers (0.763 with folds): depth 4, 200 trees or leaves of 20 each scored 0.757-0.758.
 PARAMETERS = dict(max_depth=3, max_iter=100, learning_rate=0.05, min_samples_leaf=40, l2_regularization=1.0,
                   random_state=0)
+MIX_WEIGHT_POWER = float(os.environ.get('MIX_WEIGHT_POWER', 0.0))
+# abstention thresholds tried: a best candidate below the chosen one gives a blank prediction
+THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.0, 0.61, 0.02))
+# entities that may get an abstention threshold of their own: where the value is most often not
+# printed (a depth asked of a picture that shows two sides)
+THRESHOLD_ENTITIES = ('depth', 'height', 'width')
 _COLUMNS = ['index', 'image_link', 'group_id', 'entity_name', 'image_width', 'image_height', 'ocr_words']
 
 
-def labelled_candidates(records_dir: str, labels: list, priors) -> list:
-    """[(label row, image link, [Scored])] for every labelled row found in the records."""
+def labelled_candidates(records_dir: str, labels: list, priors, name: str = '') -> list:
+    """[(label row, image link, [Scored])] for every labelled row found in the records. With a
+    name, each label's index becomes 'name:index', so rows of several sets never collide."""
     table = read_records(records_dir, _COLUMNS).to_pylist()
     by_index = {record['index']: record for record in table}
     rows = []
@@ -47,6 +67,8 @@ def labelled_candidates(records_dir: str, labels: list, priors) -> list:
         words = [OcrWord(**word) for word in record['ocr_words'] or ()]
         scored = find_candidates(words, record['entity_name'], record['group_id'],
                                  record['image_width'], record['image_height'], priors)
+        if name:
+            label = dict(label, index=f'{name}:{label["index"]}', set=name)
         rows.append((label, record['image_link'], scored))
     return rows
 
@@ -64,12 +86,20 @@ def training_matrix(rows):
     return np.array(features, dtype=float).reshape(-1, len(FEATURES)), np.array(right), np.array(row_of)
 
 
-def fit(features, right):
+def candidate_weights(rows, row_of) -> np.ndarray:
+    """Each candidate's training weight: its row's weight in the mix-weighted F1 (the test set's
+    entity mix over these rows'), raised to MIX_WEIGHT_POWER (0: every row alike)."""
+    weights = mix_weights([label for label, _, _ in rows])
+    per_row = np.array([weights.get(label['entity_name'], 1.0) for label, _, _ in rows]) ** MIX_WEIGHT_POWER
+    return per_row[row_of] if len(row_of) else np.zeros(0)
+
+
+def fit(features, right, weights=None):
     from sklearn.ensemble import HistGradientBoostingClassifier
-    return HistGradientBoostingClassifier(**PARAMETERS).fit(features, right)
+    return HistGradientBoostingClassifier(**PARAMETERS).fit(features, right, sample_weight=weights)
 
 
-def export(model) -> dict:
+def export(model, abstain_below: dict = None, usual_value_score: float = 0.0) -> dict:
     """The fitted classifier as plain JSON for transforms.choose.TreeModel."""
     trees = []
     for (predictor,) in model._predictors:  # one tree per boosting round (binary: one class)
@@ -80,13 +110,62 @@ def export(model) -> dict:
                       'missing_left': nodes['missing_go_to_left'].astype(bool).tolist(),
                       'value': nodes['value'].tolist()})
     return {'model': 'HistGradientBoostingClassifier', 'parameters': PARAMETERS, 'features': list(FEATURES),
+            'abstain_below': abstain_below or {'*': 0.0}, 'usual_value_score': usual_value_score,
             'baseline': float(np.ravel(model._baseline_prediction)[0]), 'trees': trees}
 
 
+def chosen(rows, model, priors) -> dict:
+    """index -> (entity, the best candidate's score, its prediction) with the given TreeModel
+    (None: the rule chooser), before any abstention."""
+    result = {}
+    for label, _, scored in rows:
+        prediction, candidates = choose(scored, label['entity_name'], label['group_id'], priors, model,
+                                        abstain=False)
+        best = max((c.score for c in candidates if c.allowed), default=0.0)
+        result[label['index']] = (label['entity_name'], best, prediction)
+    return result
+
+
+def abstained(scores: dict, thresholds: dict) -> dict:
+    """index -> prediction, blank where the best score is below its entity's threshold."""
+    return {index: prediction if score >= threshold_for(thresholds, entity) else ''
+            for index, (entity, score, prediction) in scores.items()}
+
+
 def predictions(rows, model, priors) -> dict:
-    """index -> prediction with the given TreeModel (None: the rule chooser)."""
-    return {label['index']: choose(scored, label['entity_name'], label['group_id'], priors, model)[0]
-            for label, _, scored in rows}
+    """index -> prediction as the pipeline makes it (the rule chooser never abstains)."""
+    scores = chosen(rows, model, priors)
+    return abstained(scores, model.abstain_below) if model else {i: p for i, (_, _, p) in scores.items()}
+
+
+def best_thresholds(labels: list, scores: dict) -> dict:
+    """Abstention thresholds with the highest mix-weighted F1 on these rows: one for every entity
+    ('*'), then one of its own for each of THRESHOLD_ENTITIES where that scores higher (the lowest
+    threshold on a tie)."""
+    def f1(thresholds):
+        return evaluate(labels, abstained(scores, thresholds))['mix_weighted']['f1']
+    thresholds = {'*': max(THRESHOLDS, key=lambda t: (f1({'*': t}), -t))}
+    for entity in THRESHOLD_ENTITIES:
+        best = max(THRESHOLDS, key=lambda t: (f1(dict(thresholds, **{entity: t})), -t))
+        if best != thresholds['*']:
+            thresholds[entity] = best
+    return thresholds
+
+
+def usual_value_rate(rows, priors) -> float:
+    """Of the rows with no allowed candidate, the share whose product group's usual value is
+    right: the score a usual-value guess gets (see transforms.choose.usual_value)."""
+    guesses = [(label, choose(scored, label['entity_name'], label['group_id'], priors, None, abstain=False)[0])
+               for label, _, scored in rows if not any(item.candidate.allowed for item in scored)]
+    right = sum(bool(p) and _same_numeric(p, label['entity_value']) for label, p in guesses)
+    return round(right / len(guesses), 4) if guesses else 0.0
+
+
+def train(rows, priors) -> TreeModel:
+    """A model fitted on these rows, with the usual value's score and no abstention yet."""
+    features, right, row_of = training_matrix(rows)
+    return TreeModel(export(fit(features, right, candidate_weights(rows, row_of)),
+                            usual_value_score=usual_value_rate(rows, priors)))
 
 
 def splits_by_image(images, folds: int, seed=None) -> list:
@@ -103,53 +182,96 @@ def splits_by_image(images, folds: int, seed=None) -> list:
 
 
 def cross_validated(rows, priors, folds: int, seed=None) -> dict:
-    """index -> prediction, each row chosen by a model that never saw its image."""
+    """index -> prediction, each row chosen by a model that never saw its image, and abstaining
+    below a threshold picked on the other folds' out-of-fold scores."""
+    scores, fold_of = {}, {}
+    for k, (train_at, test_at) in enumerate(splits_by_image([link for _, link, _ in rows], folds, seed)):
+        model = train([rows[i] for i in train_at], priors)
+        scores.update(chosen([rows[i] for i in test_at], model, priors))
+        fold_of.update((rows[i][0]['index'], k) for i in test_at)
     result = {}
-    for train, test in splits_by_image([link for _, link, _ in rows], folds, seed):
-        train_rows = [rows[i] for i in train]
-        features, right, _ = training_matrix(train_rows)
-        model = TreeModel(export(fit(features, right)))
-        result.update(predictions([rows[i] for i in test], model, priors))
+    for k in range(folds):
+        others = [label for label, _, _ in rows if fold_of[label['index']] != k]
+        thresholds = best_thresholds(others, {label['index']: scores[label['index']] for label in others})
+        result.update((index, prediction) for index, prediction in abstained(scores, thresholds).items()
+                      if fold_of[index] == k)
     return result
+
+
+def report(labels: list, predicted: dict) -> str:
+    """format_result for each set's rows alone, then for all of them together."""
+    sets = sorted({label.get('set', '') for label in labels})
+    parts = []
+    for name in sets if len(sets) > 1 else []:
+        own = [label for label in labels if label.get('set', '') == name]
+        parts.append(f'  {name}:\n' + _indent(format_result(evaluate(
+            own, {label['index']: predicted.get(label['index'], '') for label in own}))))
+    parts.append(f'  {"all sets" if len(sets) > 1 else sets[0] or "all rows"}:\n'
+                 + _indent(format_result(evaluate(labels, predicted))))
+    return '\n'.join(parts)
+
+
+def _indent(text: str) -> str:
+    return '\n'.join('    ' + line for line in text.splitlines())
+
+
+def read_sets(records: list, labels: list, priors) -> list:
+    """The labelled rows of every (records, labels) pair, each named by its labels' folder."""
+    if len(records) != len(labels):
+        raise SystemExit('give one --labels for each --records')
+    rows = []
+    for records_dir, labels_path in zip(records, labels):
+        name = labels_path.replace('\\', '/').rstrip('/').split('/')[-2] if len(records) > 1 else ''
+        rows += labelled_candidates(records_dir, read_labels(labels_path), priors, name)
+    return rows
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--records', required=True, help='records/ folder of a pipeline run over the labelled images')
-    parser.add_argument('--labels', required=True)
+    parser.add_argument('--records', required=True, action='append',
+                        help='records/ folder of a pipeline run over labelled images (repeat for each set)')
+    parser.add_argument('--labels', required=True, action='append',
+                        help='the labels of the images in the --records given in the same place')
     parser.add_argument('--out', default=str(CHOOSER_PATH))
     parser.add_argument('--folds', type=int, default=5)
     parser.add_argument('--repeats', type=int, default=0,
                         help='also cross-validate with this many random deals of images to folds, and print '
-                             'their numeric F1 and mean: how much the figure owes to one split')
+                             'their F1 (plain and mix-weighted) and means: how much the figure owes to one split')
     args = parser.parse_args(argv)
     priors = load_priors()
-    labels = read_labels(args.labels)
-    rows = labelled_candidates(args.records, labels, priors)
+    rows = read_sets(args.records, args.labels, priors)
     used = [label for label, _, _ in rows]
     print(f'{len(rows)} labelled rows in the records, {len({link for _, link, _ in rows})} images')
     print('rule chooser:')
-    print(format_result(evaluate(used, predictions(rows, None, priors))))
+    print(report(used, predictions(rows, None, priors)))
     print(f'learned chooser, {args.folds} folds by image:')
-    print(format_result(evaluate(used, cross_validated(rows, priors, args.folds))))
+    print(report(used, cross_validated(rows, priors, args.folds)))
     if args.repeats:
-        scores = [evaluate(used, cross_validated(rows, priors, args.folds, seed))['numeric']['f1']
-                  for seed in range(args.repeats)]
-        print(f'numeric F1 over {args.repeats} random deals of images to {args.folds} folds: '
-              + ', '.join(f'{s:.4f}' for s in scores) + f'; mean {np.mean(scores):.4f}')
-    features, right, _ = training_matrix(rows)
-    fitted = fit(features, right)
-    exported = export(fitted)
-    model = TreeModel(exported)
+        results = [evaluate(used, cross_validated(rows, priors, args.folds, seed)) for seed in range(args.repeats)]
+        for name, key in (('numeric F1', 'numeric'), ('mix-weighted F1', 'mix_weighted')):
+            scores = [result[key]['f1'] for result in results]
+            print(f'{name} over {args.repeats} random deals of images to {args.folds} folds: '
+                  + ', '.join(f'{s:.4f}' for s in scores) + f'; mean {np.mean(scores):.4f}')
+    features, right, row_of = training_matrix(rows)
+    fitted = fit(features, right, candidate_weights(rows, row_of))
+    usual_score = usual_value_rate(rows, priors)
+    model = TreeModel(export(fitted, usual_value_score=usual_score))
     mismatch = max((abs(model.probability(x) - p) for x, p in zip(features, fitted.predict_proba(features)[:, 1])),
                    default=0.0)
     if mismatch > 1e-6:
         raise SystemExit(f'exported model disagrees with scikit-learn by {mismatch}')
+    # the threshold comes from out-of-fold scores: the fitted model's scores on its own rows are too sure
+    oof = {}
+    for train_at, test_at in splits_by_image([link for _, link, _ in rows], args.folds):
+        oof.update(chosen([rows[i] for i in test_at], train([rows[i] for i in train_at], priors), priors))
+    thresholds = best_thresholds(used, oof)
+    exported = export(fitted, thresholds, usual_score)
     with open(args.out, 'w', encoding='utf-8') as handle:
         json.dump(exported, handle, separators=(',', ':'))
         handle.write('\n')
     print(f'{args.out}: {len(exported["trees"])} trees on {len(features)} candidates '
-          f'({int(right.sum())} right); fit on all rows')
+          f'({int(right.sum())} right); fit on all rows; abstains below {thresholds}; '
+          f'a usual-value guess scores {usual_score}')
     return 0
 
 

@@ -136,7 +136,7 @@ def test_readings_of_the_same_quantity_by_both_engines(priors):
     assert [feature(i, 'repeats') for i in items] == [1.0, 0.0, 1.0]
     assert [i.candidate.repeats for i in items] == [1, 0, 1]
     assert [feature(i, 'other_engine_agrees') for i in items] == [1.0, 0.0, 1.0]
-    assert [feature(i, 'engine_rapidocr') for i in items] == [0.0, 0.0, 1.0]
+    assert [feature(i, 'engine_ppocr') for i in items] == [0.0, 0.0, 1.0]
 
 
 def test_repeats_within_one_engine_are_no_agreement_of_engines(priors):

@@ -100,6 +100,7 @@ def test_rules_take_a_glued_quantity_only_when_no_quantity_is_printed_cleanly(pr
 
 class _Always:
     """A stand-in model that rates every candidate as almost surely right."""
+    abstain_below, usual_value_score = {'*': 0.0}, 0.0
 
     def probability(self, features):
         return 0.99
@@ -134,9 +135,44 @@ def test_no_allowed_candidate_gives_the_groups_usual_value_or_with_the_switch_a_
 
 class _Never:
     """A stand-in model that rates every candidate as almost surely wrong."""
+    abstain_below, usual_value_score = {'*': 0.0}, 0.0
 
     def probability(self, features):
         return 0.01
+
+
+class _Doubtful(_Never):
+    """Rates every candidate 0.01 and abstains below 0.05, except on voltage rows (below 0.005)."""
+    abstain_below, usual_value_score = {'*': 0.05, 'voltage': 0.005}, 0.02
+
+
+def test_the_model_abstains_under_its_threshold_and_keeps_the_scored_candidates(priors):
+    items = scored(priors, 'wattage', ['50W'])
+    prediction, candidates = choose(items, 'wattage', '7', priors, _Doubtful())
+    assert prediction == '' and [c.score for c in candidates if c.allowed] == [0.01]
+    assert value_and_unit(choose(items, 'wattage', '7', priors, _Doubtful(), abstain=False)[0]) == (50.0, 'watt')
+    # an entity with a threshold of its own
+    voltage = scored(priors, 'voltage', ['12V'])
+    assert value_and_unit(choose(voltage, 'voltage', '7', priors, _Doubtful())[0]) == (12.0, 'volt')
+
+
+def test_the_usual_value_scores_what_the_model_says_and_abstains_like_any_candidate(priors):
+    prediction, candidates = choose([], 'wattage', '7', priors, _Doubtful())
+    assert prediction == '' and [(c.group, c.score) for c in candidates] == [('usual', 0.02)]
+
+
+def test_a_value_far_outside_the_entitys_labels_never_wins(priors):
+    assert not priors.plausible('item_volume', 'fluid ounce', 118292.0)
+    assert priors.plausible('item_volume', 'fluid ounce', 12.0)
+    items = scored(priors, 'item_volume', ['118292', 'fl', 'oz'], ['12', 'fl', 'oz'])
+    assert [(c.candidate.value, c.candidate.plausible) for c in items if c.candidate.allowed] == [
+        (118292.0, False), (12.0, True)]
+    for model in (None, _Always()):
+        prediction, _ = choose(items, 'item_volume', '7', priors, model)
+        assert value_and_unit(prediction) == (12.0, 'fluid ounce')
+    alone = scored(priors, 'item_volume', [('118292', 80), ('fl', 80), ('oz', 80)])
+    prediction, candidates = choose(alone, 'item_volume', '7', priors, _Always(), guess_usual_value=False)
+    assert prediction == '' and candidates[0].value == 118292.0
 
 
 @pytest.mark.parametrize('model', [None, _Never()])

@@ -24,6 +24,13 @@ CASES = [
     (('500.0 gram', '250.0 gram', 'Serving 250 g Net Wt 500 g', [cand(250.0, 'gram'), cand(500.0, 'gram')], ''),
      'choice error'),
     (('500.0 gram', '', 'Net Wt 500 g', [cand(500.0, 'gram')], ''), 'choice error'),  # a blank is a choice too
+    (('', '', 'Made in Italy', [], ''), 'right'),  # the value is not printed, and nothing was predicted
+    (('', '12.0 inch', 'Size 12 in', [cand(12.0, 'inch')], ''), 'not printed, predicted'),
+    (('96.0 inch | 244.0 centimetre', '244.0 centimetre', '244 cm', [cand(244.0, 'centimetre')], ''), 'right'),
+    (('96.0 inch | 244.0 centimetre', '12.0 inch', '96in 12in', [cand(96.0, 'inch'), cand(12.0, 'inch')], ''),
+     'choice error'),
+    (('96.0 inch | 244.0 centimetre', '', '244 mm', [cand(244.0, 'millimetre')], ''), 'right value, wrong unit'),
+    (('96.0 inch | 244.0 centimetre', '', 'size 244', [], ''), 'number read, not parsed'),
 ]
 
 
@@ -112,11 +119,25 @@ def test_format_table_lists_every_category_with_its_count():
     lines = table.splitlines()
     for category in CATEGORIES:
         [line] = [line for line in lines if line[:26].strip() == category]
-        assert line.split()[-2] == str(counts[category])
-    assert lines[-1].split()[-1] == str(result['rows'])
+        assert line[26:].split()[0] == str(counts[category])
+    assert lines[-1][26:].split()[0] == str(result['rows'])
     assert "truth '12.0 volt'" in table and 'abc.jpg' in table
     assert 'r.jpg' not in table  # right rows are never listed as examples
     assert 'abc.jpg' not in format_table(result)  # no examples unless asked
+
+
+def test_format_table_counts_each_category_per_entity():
+    labels = [{'index': '1', 'entity_name': 'height', 'entity_value': '5.0 inch'},
+              {'index': '2', 'entity_name': 'height', 'entity_value': '6.0 inch'},
+              {'index': '3', 'entity_name': 'voltage', 'entity_value': '12.0 volt'}]
+    records = [{'index': '1', 'prediction': '5.0 inch', 'ocr_text': '5 in', 'candidates': [], 'failure_stage': ''},
+               {'index': '2', 'prediction': '', 'ocr_text': 'x', 'candidates': [], 'failure_stage': ''},
+               {'index': '3', 'prediction': '', 'ocr_text': 'y', 'candidates': [], 'failure_stage': ''}]
+    lines = format_table(analyse(labels, records)).splitlines()
+    head = lines[0].split()
+    miss = [line for line in lines if line.startswith('OCR miss')][0][26:].split()
+    assert miss[0] == '2' and miss[head.index('height') - 1] == '1' and miss[head.index('volt') - 1] == '1'
+    assert miss[head.index('width') - 1] == '0'
 
 
 def test_format_table_of_nothing():

@@ -12,6 +12,7 @@ from transforms.units import parse_value
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '..', 'shared')
 SCORER = os.path.join(SHARED, 'tools', 'score.py')
 DEV_LABELS = os.path.join(SHARED, 'data', 'dev', 'labels.csv')
+MIX_LABELS = os.path.join(SHARED, 'data', 'mix', 'labels.csv')
 
 
 def test_parse_value():
@@ -42,14 +43,36 @@ def load_scorer():
     return module
 
 
-@pytest.mark.skipif(not os.path.exists(DEV_LABELS), reason='../shared/data is not here')
-def test_agrees_with_reference_scorer_on_dev_labels(tmp_path, capsys):
-    with open(DEV_LABELS, newline='') as handle:
+def test_either_alternative_of_a_label_is_right_and_an_empty_label_takes_no_prediction():
+    labels = [{'index': '1', 'entity_name': 'width', 'entity_value': '96.0 inch | 244.0 centimetre'},
+              {'index': '2', 'entity_name': 'width', 'entity_value': '96.0 inch | 244.0 centimetre'},
+              {'index': '3', 'entity_name': 'height', 'entity_value': ''},
+              {'index': '4', 'entity_name': 'height', 'entity_value': '10.0 inch'}]
+    result = evaluate(labels, {'1': '244 centimetre', '2': '96.0 inch', '3': '5.0 inch', '4': ''})
+    assert (result['numeric']['precision'], result['numeric']['recall']) == (round(2 / 3, 4), round(2 / 3, 4))
+    assert result['exact']['precision'] == round(1 / 3, 4)  # '244 centimetre' is not written as labelled
+
+
+def test_mix_weighted_f1_weighs_rows_by_the_test_sets_entity_mix():
+    # one right width row, one wrong item_weight row: width is 26931 of the test mix's two entities
+    labels = [{'index': '1', 'entity_name': 'width', 'entity_value': '1.0 inch'},
+              {'index': '2', 'entity_name': 'item_weight', 'entity_value': '1.0 gram'}]
+    result = evaluate(labels, {'1': '1.0 inch', '2': '2.0 gram'})
+    width = 26931 / (26931 + 22032)
+    assert result['numeric']['f1'] == round(2 / 3, 4)  # P 1/2, R 1: a wrong value is a false positive
+    assert result['mix_weighted']['f1'] == round(2 * width / (1 + width), 4)  # P = the width share, R 1
+
+
+@pytest.mark.parametrize('labels_path', [DEV_LABELS, MIX_LABELS], ids=['dev', 'mix'])
+def test_agrees_with_reference_scorer_on_real_labels(labels_path, tmp_path, capsys):
+    if not os.path.exists(labels_path):
+        pytest.skip('../shared/data is not here')
+    with open(labels_path, newline='') as handle:
         labels = list(csv.DictReader(handle))
     rng = random.Random(0)
     predictions = {}
     for row in labels:  # a mix of right, integer-written, wrong, malformed and blank predictions
-        value = row['entity_value']
+        value = rng.choice(row['entity_value'].split(' | '))
         choice = rng.random()
         if choice < 0.4:
             predictions[row['index']] = value
@@ -67,10 +90,10 @@ def test_agrees_with_reference_scorer_on_dev_labels(tmp_path, capsys):
         writer = csv.writer(handle)
         writer.writerow(('index', 'prediction'))
         writer.writerows(predictions.items())
-    load_scorer().main(['score.py', DEV_LABELS, str(path), '--json'])
+    load_scorer().main(['score.py', labels_path, str(path), '--json'])
     import json
     reference = json.loads(capsys.readouterr().out)
     ours = evaluate(labels, predictions)
-    for metric in ('numeric', 'exact'):
+    for metric in ('numeric', 'exact', 'mix_weighted'):
         assert ours[metric] == reference[metric]
     assert ours['format_errors'] == reference['format_errors'] > 0

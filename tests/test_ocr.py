@@ -1,21 +1,21 @@
-"""OCR: Tesseract's and RapidOCR's output turned into words, and the readers on drawn labels."""
+"""OCR: the engines' output turned into words, and the readers on drawn labels."""
 import os
 
 import numpy as np
 import pytest
 
 from tests.images import label_image
-from transforms.ocr import (
-    FAILED,
-    RAPIDOCR_LINES,
-    OcrFn,
-    RapidOcrReader,
-    TesseractFn,
-    make_readers,
+from transforms.engines import (
+    PADDLE_LINES,
+    PaddleReader,
+    TextBox,
+    direction,
+    read_text,
     upscale_small,
-    words_from_rapidocr,
+    words_from_boxes,
     words_from_tesseract,
 )
+from transforms.ocr import FAILED, OcrFn, TesseractFn, make_readers
 from transforms.records import DecodedImage, ImageFacts, OcrResult
 
 
@@ -59,54 +59,95 @@ def decoded_with_bad_image() -> DecodedImage:
     return DecodedImage(facts, None, np.zeros((0, 0), dtype=np.uint8))
 
 
-# --- RapidOCR ---
+# --- PP-OCR ---
 
 def box(left, top, right, bottom):
-    """RapidOCR's four corners, clockwise from top left."""
+    """A text box's four corners, clockwise from top left."""
     return [[left, top], [right, top], [right, bottom], [left, bottom]]
 
 
-def test_rapidocr_boxes_side_by_side_share_a_line():
-    result = [(box(10, 10, 110, 40), 'Net Wt', 0.9876),
-              (box(200, 14, 280, 44), '500 g', 0.95),     # printed apart, middles 4 px apart
-              (box(10, 100, 60, 130), '12V', 0.5),
-              (box(10, 140, 60, 190), '  ', 0.99)]         # blank: dropped
-    words = words_from_rapidocr(result)
+def text_box(corners, text, score, angle=0.0):
+    return TextBox(tuple(map(tuple, corners)), text, score, angle)
+
+
+def test_boxes_side_by_side_share_a_line():
+    boxes = [text_box(box(10, 10, 110, 40), 'Net Wt', 0.9876),
+             text_box(box(200, 14, 280, 44), '500 g', 0.95),     # printed apart, middles 4 px apart
+             text_box(box(10, 100, 60, 130), '12V', 0.5),
+             text_box(box(10, 140, 60, 190), '  ', 0.99)]         # blank: dropped
+    words = words_from_boxes(boxes, 'ppocrv6')
     assert [w.text for w in words] == ['Net Wt', '500 g', '12V']
     assert words[0].line == words[1].line != words[2].line
-    assert all(w.line >= RAPIDOCR_LINES and w.engine == 'rapidocr' and not w.vertical for w in words)
+    assert all(w.line >= PADDLE_LINES and w.engine == 'ppocrv6' and not w.vertical for w in words)
     assert [w.confidence for w in words] == [98.76, 95.0, 50.0]
     assert (words[1].left, words[1].top, words[1].width, words[1].height) == (200, 14, 80, 30)
     assert OcrResult(words, 0.1).text == 'Net Wt 500 g\n12V'
 
 
-def test_rapidocr_boxes_at_other_heights_get_their_own_lines():
-    result = [(box(0, 0, 100, 30), 'Net Wt', 0.9),
-              (box(120, 20, 200, 50), '500 g', 0.9),   # middles 20 px apart, boxes 30 px high
-              (box(220, 0, 300, 100), 'BIG', 0.9)]     # its middle lies outside the small boxes
-    lines = [w.line for w in words_from_rapidocr(result)]
+def test_boxes_at_other_heights_get_their_own_lines():
+    boxes = [text_box(box(0, 0, 100, 30), 'Net Wt', 0.9),
+             text_box(box(120, 20, 200, 50), '500 g', 0.9),   # middles 20 px apart, boxes 30 px high
+             text_box(box(220, 0, 300, 100), 'BIG', 0.9)]     # its middle lies outside the small boxes
+    lines = [w.line for w in words_from_boxes(boxes, 'rapidocr')]
     assert len(set(lines)) == 3
 
 
-def test_tall_narrow_rapidocr_boxes_are_vertical_and_alone_on_their_line():
-    result = [(box(0, 0, 100, 30), 'Net Wt', 0.9),
-              (box(400, 0, 420, 100), '500g', 0.8),     # 20 wide, 100 high
-              (box(440, 0, 460, 100), '12V', 0.8),      # another beside it
-              (box(120, 0, 200, 30), '500 g', 0.9)]
-    words = words_from_rapidocr(result)
-    assert [w.vertical for w in words] == [False, True, True, False]
+def test_sideways_text_is_vertical_and_alone_on_its_line():
+    boxes = [text_box(box(0, 0, 100, 30), 'Net Wt', 0.9),
+             text_box(box(400, 0, 420, 100), '500g', 0.8, 90.0),    # printed bottom to top
+             text_box(box(440, 0, 460, 100), '12V', 0.8, -90.0),    # top to bottom, beside it
+             text_box(box(120, 0, 200, 30), '500 g', 0.9),
+             text_box(box(0, 200, 80, 260), '50 cm', 0.9, 40.0)]    # along a slanted line: not vertical
+    words = words_from_boxes(boxes, 'rapidocr')
+    assert [w.vertical for w in words] == [False, True, True, False, False]
+    assert [w.angle for w in words] == [0.0, 90.0, -90.0, 0.0, 40.0]
     assert words[0].line == words[3].line
     assert len({words[0].line, words[1].line, words[2].line}) == 3
 
 
-def test_rapidocr_tilted_box_is_bounded_by_its_corners():
-    [word] = words_from_rapidocr([([[10.4, 20.0], [110.0, 10.6], [112.0, 40.0], [12.0, 50.2]], '500 g', 0.9)])
+def test_tilted_box_is_bounded_by_its_corners():
+    corners = [[10.4, 20.0], [110.0, 10.6], [112.0, 40.0], [12.0, 50.2]]
+    [word] = words_from_boxes([text_box(corners, '500 g', 0.9, direction(corners[0], corners[1]))], 'rapidocr')
     assert (word.left, word.top) == (10, 11)
     assert (word.left + word.width, word.top + word.height) == (112, 50)
+    assert 5 < word.angle < 6  # rising to the right: counter-clockwise from level
 
 
-def test_rapidocr_nothing_read():
-    assert words_from_rapidocr(None) == () and words_from_rapidocr([]) == ()
+def test_nothing_read():
+    assert words_from_boxes([], 'rapidocr') == ()
+
+
+@pytest.mark.parametrize('start, end, angle', [((0, 0), (10, 0), 0.0), ((0, 10), (0, 0), 90.0),
+                                               ((0, 0), (0, 10), -90.0), ((0, 10), (10, 0), 45.0)])
+def test_direction_counts_counter_clockwise_with_y_pointing_down(start, end, angle):
+    assert direction(start, end) == pytest.approx(angle)
+
+
+def test_read_text_reads_tall_boxes_both_ways_and_keeps_the_surer_reading():
+    """A tall box is read turned a quarter each way; the surer reading wins and sets the angle."""
+    image = np.zeros((300, 200), np.uint8)
+    crops_seen = []
+
+    def recognize(crops):
+        crops_seen.extend(c.shape[:2] for c in crops)
+        # the level box reads plainly; of the tall box's two turns the second (clockwise) is surer
+        return [('Net Wt', 0.9), ('mc 55', 0.6), ('55 cm', 0.95)][:len(crops)]
+
+    detect = lambda colour: np.array([box(10, 10, 110, 40), box(150, 50, 180, 250)], np.float32)
+    boxes = read_text(image, detect, recognize)
+    assert [(b.text, b.angle) for b in boxes] == [('Net Wt', 0.0), ('55 cm', 90.0)]
+    assert crops_seen == [(30, 100), (30, 200), (30, 200)]  # the tall crop turned on its side twice
+    assert boxes[1].corners == ((150.0, 50.0), (180.0, 50.0), (180.0, 250.0), (150.0, 250.0))
+
+
+def test_read_text_drops_unsure_readings_and_maps_boxes_back_from_the_enlarged_copy():
+    image = np.zeros((100, 200), np.uint8)  # enlarged to 1000 x 500 before detection
+    detect = lambda colour: (np.array([box(100, 100, 500, 200), box(0, 0, 50, 20)], np.float32)
+                             if colour.shape[:2] == (500, 1000) else None)
+    # boxes are read top to bottom: the small one at the corner first
+    boxes = read_text(image, detect, lambda crops: [('~', 0.3), ('500 g', 0.9)], min_side=1000)
+    assert [b.text for b in boxes] == ['500 g']
+    assert boxes[0].corners[0] == (20.0, 20.0) and boxes[0].corners[2] == (100.0, 40.0)
 
 
 def test_upscale_small_leaves_large_images_alone():
@@ -127,9 +168,9 @@ def test_upscale_small_enlarges_the_long_side_to_min_side(shape, expected):
     assert image.shape == shape  # the input is not touched
 
 
-@pytest.fixture(scope='module')
-def rapidocr():
-    reader = RapidOcrReader(detection_side=960, min_side=1000)
+@pytest.fixture(scope='module', params=['rapidocr', 'ppocrv6'])
+def paddle(request):
+    reader = PaddleReader(request.param, detection_side=960, min_side=1000)
     reader.setup()
     return reader
 
@@ -141,13 +182,13 @@ def ink_box(grey):
 
 
 @pytest.mark.parametrize('size', [(480, 140), (1100, 300)], ids=['enlarged', 'native'])
-def test_rapidocr_reads_a_drawn_label_in_the_images_coordinates(rapidocr, size):
+def test_paddle_reads_a_drawn_label_in_the_images_coordinates(paddle, size):
     grey = np.asarray(label_image(['Net Wt 500 g'], size=size).convert('L'))
-    words = rapidocr.read(grey)
+    words = paddle.read(grey)
     assert any('500' in w.text for w in words), words
     height, width = grey.shape
     for w in words:
-        assert w.engine == 'rapidocr' and 0 <= w.confidence <= 100
+        assert w.engine == paddle.name and 0 <= w.confidence <= 100
         assert 0 <= w.left and w.left + w.width <= width and 0 <= w.top and w.top + w.height <= height
     # the boxes lie on the ink, not on where it would be in the enlarged copy
     left, top, right, bottom = ink_box(grey)
@@ -157,8 +198,19 @@ def test_rapidocr_reads_a_drawn_label_in_the_images_coordinates(rapidocr, size):
     assert abs(max(w.top + w.height for w in words) - bottom) <= 12
 
 
-def test_rapidocr_finds_nothing_on_a_blank_image(rapidocr):
-    assert rapidocr.read(np.full((200, 300), 250, np.uint8)) == ()
+def test_paddle_finds_nothing_on_a_blank_image(paddle):
+    assert paddle.read(np.full((200, 300), 250, np.uint8)) == ()
+
+
+def test_paddle_reads_sideways_print_in_either_direction(paddle):
+    """A dimension printed bottom to top (a drawing's height) and one printed top to bottom."""
+    label = np.asarray(label_image(['55 cm'], size=(300, 90)).convert('L'))
+    for turn, angle in ((1, 90.0), (-1, -90.0)):
+        grey = np.full((600, 400), 255, np.uint8)
+        sideways = np.rot90(label, turn)
+        grey[150:150 + sideways.shape[0], 150:150 + sideways.shape[1]] = sideways
+        words = [w for w in paddle.read(grey) if '55' in w.text]
+        assert words and words[0].vertical and words[0].angle == pytest.approx(angle, abs=5), words
 
 
 def test_make_readers():
@@ -166,7 +218,9 @@ def test_make_readers():
     assert [r.name for r in both] == ['tesseract', 'rapidocr']
     assert both[0].psm == 6 and (both[1].detection_side, both[1].min_side) == (640, 800)
     assert [r.name for r in make_readers('tesseract')] == ['tesseract']
-    assert [r.name for r in make_readers('rapidocr')] == ['rapidocr']
+    for engine in ('rapidocr', 'ppocrv6', 'ppocrv6-tiny', 'ppocrv5'):
+        assert [r.name for r in make_readers(engine)] == [engine]
+    assert make_readers('none') == ()
     for engine in ('easyocr', '', 'Both'):
         with pytest.raises(ValueError, match='unknown OCR engine'):
             make_readers(engine)
@@ -191,13 +245,12 @@ def test_both_engines_words_reach_one_result():
 
 
 def test_second_pass_only_when_the_first_finds_no_quantity():
-    """RapidOcrReader reads again with the larger detection side only when needed, and keeps
+    """PaddleReader reads again with the larger detection side only when needed, and keeps
     the first pass when the second finds no quantity either."""
-    from transforms.ocr import RapidOcrReader
     from transforms.records import OcrWord
 
     def reader_with(first, second):
-        reader = RapidOcrReader(detection_side=960, min_side=1000, retry_side=1600)
+        reader = PaddleReader('rapidocr', detection_side=960, min_side=1000, retry_side=1600)
         calls = []
 
         def fake_read(image, detection_side, min_side):
@@ -218,7 +271,7 @@ def test_second_pass_only_when_the_first_finds_no_quantity():
 KEEP_FREED_MEMORY_CHECK = '''
 import resource, sys
 import numpy as np
-from transforms.ocr import keep_freed_memory
+from transforms.memory import keep_freed_memory
 
 def faults():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

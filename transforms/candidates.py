@@ -13,7 +13,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 from transforms.priors import Priors
 from transforms.records import Candidate, OcrWord
@@ -33,7 +33,15 @@ KEYWORDS = {
     'depth': ('depth', 'deep', 'd', 'length', 'long', 'l'),
     'height': ('height', 'high', 'tall', 'h'),
 }
-_TOKEN = re.compile(r'[a-z]+')
+# Letters and words printed beside a length to say which one it is ('H: 30cm', '40cm (W)', 'L x W x H').
+DIMENSIONS = ('width', 'depth', 'height')
+AXIS_LABELS = {
+    'height': ('h', 'ht', 'height', 'high', 'tall', 'hauteur', 'hohe', 'höhe', 'altura', 'altezza'),
+    'width': ('w', 'wd', 'width', 'wide', 'breite', 'largeur', 'ancho', 'larghezza'),
+    'depth': ('d', 'l', 'depth', 'deep', 'length', 'long', 'len', 'tiefe', 'profondeur', 'longueur', 'länge'),
+}
+_LEGEND = re.compile(r'(?<![^\W\d_])([LWHD])\s*[xX×*]\s*([LWHD])(?:\s*[xX×*]\s*([LWHD]))?(?![^\W\d_])')
+_TOKEN = re.compile(r'[a-zäöü]+')
 _UNIT_AFTER_NUMBER = re.compile(r'(?<=[0-9])\s*[a-z]+')
 _CASE_CHANGE = re.compile(r'(?<=[a-z])(?=[A-Z])')
 
@@ -64,11 +72,12 @@ FEATURES = (
     'unit_log_prob', 'group_unit_log_prob', 'value_log_density', 'log10_value', 'is_whole',
     'prominence', 'size_in_image', 'size_rank', 'centre_x', 'centre_y', 'confidence', 'vertical',
     'keyword_self', 'keyword_before', 'keyword_other_dimension', 'keyword_weight', 'keyword_max_load',
-    'repeats', 'other_engine_agrees', 'engine_rapidocr',
+    'repeats', 'other_engine_agrees', 'engine_ppocr',
     'in_range', 'range_low', 'range_high', 'in_dimensions', 'dimension_position', 'dimension_count',
     'value_rank', 'is_largest', 'is_smallest', 'allowed_count', 'distinct_allowed', 'unit_share',
     'has_twin_in_other_unit', 'is_metric', 'x_rank', 'y_rank', 'bare_number', 'bare_unit_source',
     'printed_before_its_twin', 'glued_unit', 'line_agrees',
+    'slanted', 'axis_label', 'legend_agrees', 'side_agrees', 'text_axis_agrees', 'measures', 'plausible',
 ) + tuple(f'entity_{e}' for e in ENTITIES)
 
 
@@ -178,6 +187,89 @@ def _line_agrees(entity_name: str, span: Sequence[OcrWord]) -> float:
     return 0.0
 
 
+def _axis_of(token: str) -> Optional[str]:
+    return next((entity for entity, labels in AXIS_LABELS.items() if token in labels), None)
+
+
+def _axis_label(entity_name: str, own: Sequence[OcrWord], quantity: Quantity) -> float:
+    """+1 when the letter or word printed just before or after the length names the row's
+    dimension ('H 30cm', '30cm(H)', 'Height: 30cm'), -1 when it names another, 0 otherwise or
+    when both sides name one each ('30cm W 40cm H' leaves 40cm undecided)."""
+    if entity_name not in DIMENSIONS:
+        return 0.0
+    before = tokens(quantity.text[:quantity.start])
+    after = tokens(quantity.text[quantity.end:]) if quantity.end else []
+    line = own[quantity.first_word].line
+    if not before and quantity.first_word > 0 and own[quantity.first_word - 1].line == line:
+        before = tokens(own[quantity.first_word - 1].text)
+    if not after and quantity.last_word + 1 < len(own) and own[quantity.last_word + 1].line == line:
+        after = tokens(own[quantity.last_word + 1].text)
+    named = [_axis_of(side[i]) for side, i in ((before, -1), (after, 0)) if side]
+    score = sum((axis == entity_name) - (axis is not None and axis != entity_name) for axis in named)
+    return float(max(-1, min(1, score)))
+
+
+def printed_legend(words: Sequence[OcrWord]) -> tuple:
+    """The axes of a printed 'L x W x H' legend, in order, as entities ('depth', 'width',
+    'height'); () when none is printed."""
+    for word in words:
+        match = _LEGEND.search(word.text)
+        if match:
+            return tuple(_axis_of(letter.lower()) for letter in match.groups() if letter)
+    return ()
+
+
+def _legend_agrees(entity_name: str, legend: tuple, quantity: Quantity) -> float:
+    """+1 when the length stands in a dimension group where the printed legend puts the row's
+    dimension ('30 x 20 x 10 cm' under 'L x W x H': 10 is the height), -1 where it puts another."""
+    if entity_name not in DIMENSIONS or quantity.group != 'dimensions' or len(legend) != quantity.group_size:
+        return 0.0
+    return 1.0 if legend[quantity.group_position] == entity_name else -1.0
+
+
+def _side_agrees(entity_name: str, centre_x: float, centre_y: float) -> float:
+    """How much nearer the image's left or right edge than its top or bottom the length stands
+    (drawings print the height at a side of the product, the width above or below it): positive
+    for a height there, for a width the other way; 0 for other entities."""
+    side = min(centre_y, 1 - centre_y) - min(centre_x, 1 - centre_x)
+    return side if entity_name == 'height' else -side if entity_name == 'width' else 0.0
+
+
+def _text_axis(angle: float) -> str:
+    """'horizontal', 'vertical' or 'slanted' (a perspective drawing's depth) for a text direction."""
+    slope = abs(angle) % 180
+    slope = min(slope, 180 - slope)
+    return 'horizontal' if slope < 20 else 'vertical' if slope > 70 else 'slanted'
+
+
+def _word_axis(word: OcrWord) -> str:
+    """The word's text axis; words recorded before angles were (vertical, angle 0) are vertical."""
+    return 'vertical' if word.vertical and not word.angle else _text_axis(word.angle)
+
+
+def _text_axis_agrees(entity_name: str, axis: str) -> float:
+    """+1 for a height printed sideways or a width printed level, -1 the other way round."""
+    if entity_name == 'height':
+        return {'vertical': 1.0, 'horizontal': -1.0}.get(axis, 0.0)
+    if entity_name == 'width':
+        return {'horizontal': 1.0, 'vertical': -1.0}.get(axis, 0.0)
+    return 0.0
+
+
+def _measures(bases: list) -> int:
+    """How many different measures (base value, unit) pairs are, counting a length printed in
+    two units ('13 cm' and '5.1 in') once."""
+    measures = []
+    for base, unit in sorted(set(bases)):
+        twin = next((m for m in measures if unit not in m[1] and abs(m[0] - base) <= TWIN_TOLERANCE * max(m[0], base)),
+                    None)
+        if twin:
+            twin[1].add(unit)
+        else:
+            measures.append((base, {unit}))
+    return len(measures)
+
+
 def find_candidates(words: Sequence[OcrWord], entity_name: str, group_id: str, image_width: int,
                     image_height: int, priors: Priors) -> list:
     """Every quantity in the words as a Scored candidate (score 0 until the chooser rates it)."""
@@ -196,6 +288,7 @@ def find_candidates(words: Sequence[OcrWord], entity_name: str, group_id: str, i
     printed = list(_quantities_by_engine(engines))
     bare_units, bare_source = _bare_units(Counter(entity_unit(entity_name, q.unit) for q, _ in printed), words,
                                           entity_name, group_id, priors)
+    legend = printed_legend(words)
     for quantity, own in printed + _bare_quantities(printed, engines, bare_units) + _glued_quantities(printed, engines):
         span = own[quantity.first_word:quantity.last_word + 1]
         unit = entity_unit(entity_name, quantity.unit)
@@ -213,6 +306,9 @@ def find_candidates(words: Sequence[OcrWord], entity_name: str, group_id: str, i
             keyword_weight=bool(weight_keywords & line_tokens),
             keyword_max=bool(max_load_keywords & line_tokens),
             line_agrees=_line_agrees(entity_name, span),
+            axis=_word_axis(span[0]),
+            axis_label=_axis_label(entity_name, own, quantity),
+            legend_agrees=_legend_agrees(entity_name, legend, quantity),
             allowed=unit in allowed_units, bare_source=bare_source if quantity.group == 'bare' else 0.0))
     return _with_features(raw, entity_name, group_id, largest, image_side, image_width, image_height, priors)
 
@@ -233,12 +329,16 @@ def _with_features(raw, entity_name, group_id, largest, image_side, image_width,
     ys = sorted(c['top'] + c['height'] / 2 for c in allowed)
     unit_counts = Counter(c['unit'] for c in allowed)
     distinct_allowed = len(set((a['quantity'].value, a['unit']) for a in allowed))
+    measures = _measures(allowed_bases)
     order = {id(c): i for i, c in enumerate(allowed)}
     result = []
     for key, c in zip(keys, raw):
         q = c['quantity']
         value, unit = key
         base = value * _TO_BASE.get(unit, 1.0)
+        centre_x = (c['left'] + c['width'] / 2) / max(image_width, 1)
+        centre_y = (c['top'] + c['height'] / 2) / max(image_height, 1)
+        plausible = not c['allowed'] or priors.plausible(entity_name, unit, value)
         twins = [i for i, (b, u) in enumerate(allowed_bases)
                  if u != unit and abs(b - base) <= TWIN_TOLERANCE * max(b, base)] if c['allowed'] else []
         features = (
@@ -247,11 +347,11 @@ def _with_features(raw, entity_name, group_id, largest, image_side, image_width,
             float(value == int(value)),
             c['size'] / largest, c['size'] / image_side,
             float(sum(1 for size in sizes if size > c['size'])) if c['allowed'] else float(len(sizes)),
-            (c['left'] + c['width'] / 2) / max(image_width, 1), (c['top'] + c['height'] / 2) / max(image_height, 1),
+            centre_x, centre_y,
             c['confidence'], float(c['vertical']),
             float(c['keyword_self']), float(c['keyword_before']), float(c['keyword_other']),
             float(c['keyword_weight']), float(c['keyword_max']),
-            float(readings[key] - 1), float(len(engines_by_key[key]) > 1), float(c['engine'] == 'rapidocr'),
+            float(readings[key] - 1), float(len(engines_by_key[key]) > 1), float(c['engine'] != 'tesseract'),
             float(q.group == 'range'), float(q.group == 'range' and q.group_position == 0),
             float(q.group == 'range' and q.group_position == q.group_size - 1),
             float(q.group == 'dimensions'), float(q.group_position if q.group == 'dimensions' else -1),
@@ -268,13 +368,16 @@ def _with_features(raw, entity_name, group_id, largest, image_side, image_width,
             float(q.group == 'bare'), c['bare_source'],
             float(bool(twins) and order.get(id(c), len(allowed)) < min(twins)),
             float(q.group == 'glued'), c['line_agrees'],
+            float(c['axis'] == 'slanted'), c['axis_label'], c['legend_agrees'],
+            _side_agrees(entity_name, centre_x, centre_y), _text_axis_agrees(entity_name, c['axis']),
+            float(measures), float(plausible),
         ) + tuple(float(entity_name == e) for e in ENTITIES)
         candidate = Candidate(
             value, unit, q.text, c['left'], c['top'], c['width'], c['height'], c['allowed'], 0.0,
             engine=c['engine'], confidence=round(c['confidence'] * 100, 2), vertical=c['vertical'],
             group=q.group, group_position=q.group_position, group_size=q.group_size,
             prominence=round(c['size'] / largest, 4), keyword=c['keyword_self'] or c['keyword_before'],
-            repeats=readings[key] - 1)
+            repeats=readings[key] - 1, plausible=plausible)
         result.append(Scored(candidate, features))
     return result
 

@@ -21,6 +21,8 @@ LOG10_LOW, LOG10_HIGH, BINS = -3.0, 6.0, 36
 GROUP_SMOOTHING = 5.0  # a group's own unit counts weigh like this many labels of the entity's
 USUAL_VALUES = 3  # the most frequent exact label values kept per entity and per group
 MIN_VALUE_COUNT = 2  # a value labelled once in a group is no habit of the group's
+# a value is implausible for an entity and unit when fewer labels than this count, or share, lie near it
+PLAUSIBLE_COUNT, PLAUSIBLE_SHARE, MIN_LABELS_TO_JUDGE = 3, 0.0005, 100
 
 
 def _parse_label(text: str):
@@ -147,6 +149,18 @@ class Priors:
         if not counts:
             return math.log(1.0 / BINS)
         return math.log((counts[_bin(value)] + 0.5) / (sum(counts) + 0.5 * BINS))
+
+    def plausible(self, entity: str, unit: str, value: float) -> bool:
+        """Whether training labels of this entity and unit come near the value (within a quarter
+        decade either way, at least PLAUSIBLE_COUNT of them or a PLAUSIBLE_SHARE): '118292 fluid
+        ounce' is no item_volume. Units with too few labels to tell are always plausible."""
+        counts = self._values.get(entity, {}).get(unit)
+        total = sum(counts) if counts else 0
+        if total < MIN_LABELS_TO_JUDGE:
+            return True
+        at = _bin(value)
+        near = sum(counts[max(at - 1, 0):at + 2])
+        return near >= min(PLAUSIBLE_COUNT, PLAUSIBLE_SHARE * total) if value > 0 else False
 
     def usual_values(self, entity: str, group_id: str) -> list:
         """The (value, unit) pairs the group's labels for this entity give most often, most

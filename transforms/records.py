@@ -90,10 +90,12 @@ class OcrWord:
     height: int
     confidence: float        # 0..100 (Tesseract's scale; RapidOCR's 0..1 is scaled to it)
     line: int                # words with the same number sit on one text line
-    engine: str = 'tesseract'  # 'tesseract' or 'rapidocr'
+    engine: str = 'tesseract'  # 'tesseract', or the PP-OCR engine: 'rapidocr' (v4), 'ppocrv6', ...
     vertical: bool = False   # read from text that runs up or down the image
     line_beside: bool = False  # a long vertical line runs beside it (transforms/lines.py)
     line_over: bool = False    # a long horizontal line runs above or below it
+    angle: float = 0.0       # the direction its text runs, degrees counter-clockwise from left-to-right
+                             # (90: printed bottom to top, -90: top to bottom; Tesseract's are all 0)
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ class Candidate:
     prominence: float = 0.0  # text size over the largest text size in the image
     keyword: bool = False    # an entity keyword stands next to it on its line
     repeats: int = 0         # other readings of the same value and unit in the image
+    plausible: bool = True   # training labels of the entity come near this value (transforms/priors.py)
 
 
 @dataclass(frozen=True)

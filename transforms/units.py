@@ -16,7 +16,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 # Copied from shared/tools/score.py: the units each entity may be predicted in.
@@ -81,6 +81,8 @@ class Quantity:
     group: str           # 'single', 'range' (100-240V), 'dimensions' (30 x 20 x 10 cm); candidates add 'bare', 'glued'
     group_position: int  # 0-based position inside its group; 0 for single
     group_size: int      # 1 for single, 2 for a range, 2 or 3 for dimensions
+    start: int = field(default=0, compare=False)  # where in `text` its number starts
+    end: int = field(default=0, compare=False)    # where in `text` it ends (past its unit); 0: the end
 
 
 # Every spelling of every unit, lower case; a space stands for an optional dot and spaces.
@@ -370,9 +372,10 @@ def find_quantities(words: Sequence[str]) -> list[Quantity]:
     quantities = []
     for found in _scan(text):
         first_word, last_word = word_at(found.start), word_at(found.end - 1)
+        offset = word_starts[first_word]
         quantities.append(Quantity(found.value, found.unit, " ".join(words[first_word:last_word + 1]),
                                    first_word, last_word, found.group, found.group_position,
-                                   found.group_size))
+                                   found.group_size, found.start - offset, found.end - offset))
     return quantities
 
 
