@@ -82,6 +82,7 @@ def main(argv=None) -> None:
     parser.add_argument('--keep', help='write the runs here (default: a temporary folder)')
     args = parser.parse_args(argv)
     work = args.keep or tempfile.mkdtemp(prefix='specscan-ocr-bench-')
+    os.makedirs(work, exist_ok=True)
     inputs = {name: first_rows(name, args.rows, work) for name in args.sets}
     cpu = {(setting, name): [] for setting in args.settings for name in args.sets}
     outputs = {setting: {} for setting in args.settings}

@@ -1,7 +1,7 @@
 """Error analysis: sort every wrong row of a run by where the truth was lost.
 
     python -m pipeline.errors --labels ../shared/data/dev/labels.csv --records OUT/records \
-        [--examples 5] [--json]
+        [--predictions CV/dev.csv] [--examples 5] [--json]
 
 Each labelled row falls in the first of these that holds:
   right                     the prediction matches the label (numeric rule; either side of an
@@ -24,7 +24,7 @@ import re
 import sys
 from collections import Counter, defaultdict
 
-from pipeline.evaluate import _same_numeric, alternatives, read_labels
+from pipeline.evaluate import _same_numeric, alternatives, read_labels, read_predictions
 from pipeline.summary import read_records
 from transforms.units import parse_value, same_value
 
@@ -114,10 +114,15 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--labels', required=True, help='CSV with index, entity_name, entity_value.')
     parser.add_argument('--records', required=True, help='The records/ folder (or the output folder) of a run.')
+    parser.add_argument('--predictions', help='Judge these predictions (index, prediction) instead of the '
+                                              'run\'s own, e.g. the cross-validated ones train_chooser writes.')
     parser.add_argument('--examples', type=int, default=0, help='Show this many rows of each kind of error.')
     parser.add_argument('--json', action='store_true', help='Print the counts as JSON.')
     args = parser.parse_args(argv)
     records = read_records(args.records, _COLUMNS).to_pylist()
+    if args.predictions:
+        predicted = read_predictions(args.predictions)
+        records = [dict(record, prediction=predicted.get(record['index'], '')) for record in records]
     result = analyse(read_labels(args.labels), records)
     if args.json:
         print(json.dumps({'rows': result['rows'], 'counts': dict(result['counts']),

@@ -297,3 +297,87 @@ def test_line_agrees_when_the_line_runs_the_entitys_way(priors, entity, beside, 
     marked = [number, replace(unit, line_beside=beside, line_over=over)]  # any word of the quantity counts
     [item] = [i for i in find(priors, marked, entity) if i.candidate.group == 'single']
     assert feature(item, 'line_agrees') == expected
+
+
+# --- which length is which dimension ---
+
+def word_at(text, left, top, width=60, height=20, angle=0.0, line=0, vertical=False):
+    return OcrWord(text, left, top, width, height, 90.0, line, 'ppocrv6', vertical or abs(angle) >= 60, angle=angle)
+
+
+@pytest.mark.parametrize('text, own, other', [
+    ('H:30cm', 'height', 'width'), ('30cm(H)', 'height', 'depth'), ('Height 30cm', 'height', 'width'),
+    ('W 30 cm', 'width', 'height'), ('L: 30cm', 'depth', 'width'), ('Depth 30 cm', 'depth', 'height'),
+])
+def test_a_letter_or_word_beside_a_length_names_its_dimension(priors, text, own, other):
+    [mine] = find(priors, [word_at(text, 10, 10, 200)], own)
+    [theirs] = find(priors, [word_at(text, 10, 10, 200)], other)
+    assert feature(mine, 'axis_label') == 1.0 and feature(theirs, 'axis_label') == -1.0
+    [weight] = find(priors, [word_at(text, 10, 10, 200)], 'item_weight')
+    assert not weight.candidate.allowed and feature(weight, 'axis_label') == 0.0  # lengths only
+
+
+def test_in_a_row_of_labelled_lengths_each_takes_the_label_next_to_it(priors):
+    items = by_value(find(priors, [word_at('W 30cm x H 40cm', 10, 10, 300)], 'height'))
+    assert feature(items[40.0, 'centimetre'], 'axis_label') == 1.0
+    assert feature(items[30.0, 'centimetre'], 'axis_label') == -1.0
+    [bare] = find(priors, [word_at('30 cm', 10, 10)], 'height')
+    assert feature(bare, 'axis_label') == 0.0
+
+
+def test_a_printed_legend_names_each_place_of_a_dimension_group(priors):
+    ws = [word_at('Size (L x W x H)', 10, 10, 300, line=0), word_at('40 x 30 x 20 cm', 10, 60, 300, line=1)]
+    for entity, value in (('depth', 40.0), ('width', 30.0), ('height', 20.0)):
+        items = by_value(find(priors, ws, entity))
+        assert feature(items[value, 'centimetre'], 'legend_agrees') == 1.0
+        assert all(feature(item, 'legend_agrees') == -1.0 for key, item in items.items() if key[0] != value)
+    no_legend = find(priors, [ws[1]], 'height')
+    assert {feature(item, 'legend_agrees') for item in no_legend} == {0.0}
+
+
+@pytest.mark.parametrize('angle, axis', [(0.0, 'level'), (3.0, 'level'), (-35.0, 'slanted'), (150.0, 'slanted'),
+                                         (90.0, 'sideways'), (-88.0, 'sideways')])
+def test_the_texts_direction_speaks_for_a_dimension(priors, angle, axis):
+    word = word_at('30 cm', 10, 10, 60, 60, angle=angle)
+    agrees = {entity: feature(find(priors, [word], entity)[0], 'text_axis_agrees')
+              for entity in ('height', 'width', 'depth')}
+    assert agrees == {'level': {'height': -1.0, 'width': 1.0, 'depth': 0.0},
+                      'slanted': {'height': 0.0, 'width': 0.0, 'depth': 1.0},
+                      'sideways': {'height': 1.0, 'width': -1.0, 'depth': 0.0}}[axis]
+    assert feature(find(priors, [word], 'depth')[0], 'slanted') == float(axis == 'slanted')
+
+
+def test_a_length_at_the_side_of_the_picture_speaks_for_height_above_or_below_for_width(priors):
+    side, below = word_at('30 cm', 10, 290), word_at('50 cm', 380, 570)  # 800 x 600 picture
+    for entity, sign in (('height', 1), ('width', -1)):
+        items = by_value(find(priors, [side, below], entity))
+        assert sign * feature(items[30.0, 'centimetre'], 'side_agrees') > 0.3
+        assert sign * feature(items[50.0, 'centimetre'], 'side_agrees') < -0.3
+        # both printed level: for a height only the side counts for it, for a width both count
+        assert sign * (feature(items[30.0, 'centimetre'], 'axis_evidence')
+                       - feature(items[50.0, 'centimetre'], 'axis_evidence')) == 2.0
+    assert {feature(item, 'side_agrees') for item in find(priors, [side, below], 'depth')} == {0.0}
+
+
+def test_axis_evidence_weighs_a_printed_label_above_the_texts_direction(priors):
+    # 'H 30 cm' printed level at the bottom: the label outweighs the level text and the place
+    [item] = find(priors, [word_at('H 30 cm', 380, 570)], 'height')
+    assert (feature(item, 'axis_label'), feature(item, 'text_axis_agrees')) == (1.0, -1.0)
+    assert feature(item, 'axis_evidence') == 0.0  # 2 for the label, -1 level, -1 below
+    [item] = find(priors, [word_at('30 cm', 380, 570)], 'height')
+    assert feature(item, 'axis_evidence') == -2.0
+
+
+def test_a_length_printed_in_two_units_is_one_measure(priors):
+    ws = words(['1', 'm'], ['13', 'cm', '/', '5.1', 'in'], ['20', 'cm'], ['7.9', 'in'])
+    items = find(priors, ws, 'width')
+    # 13 cm = 5.1 in, 20 cm = 7.9 in; 1 m stands alone: three measures of five readings
+    assert {feature(item, 'measures') for item in items} == {3.0}
+    assert {feature(item, 'distinct_allowed') for item in items} == {5.0}
+
+
+def test_implausible_values_are_marked(priors):
+    items = by_value(find(priors, words(['118292', 'fl', 'oz'], ['12', 'fl', 'oz']), 'item_volume'))
+    assert not items[118292.0, 'fluid ounce'].candidate.plausible
+    assert feature(items[118292.0, 'fluid ounce'], 'plausible') == 0.0
+    assert items[12.0, 'fluid ounce'].candidate.plausible and feature(items[12.0, 'fluid ounce'], 'plausible') == 1.0

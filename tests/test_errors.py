@@ -1,4 +1,6 @@
 """Error analysis: every labelled row sorted by where its truth was lost."""
+import json
+
 import pytest
 
 from pipeline.errors import CATEGORIES, analyse, classify, format_table, numbers_in
@@ -143,3 +145,25 @@ def test_format_table_counts_each_category_per_entity():
 def test_format_table_of_nothing():
     table = format_table({'rows': 0, 'counts': {}, 'examples': {}})
     assert all(category in table for category in CATEGORIES)
+
+
+def test_errors_judges_other_predictions_when_given(tmp_path, capsys):
+    """--predictions replaces the run's own (e.g. cross-validated ones from train_chooser)."""
+    import csv
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pipeline.errors import main
+    (tmp_path / 'records').mkdir()
+    pq.write_table(pa.Table.from_pylist([
+        {'index': '1', 'prediction': '5.0 inch', 'ocr_text': '5 in 6 in', 'failure_stage': '', 'failure_reason': '',
+         'candidates': [{'value': 5.0, 'unit': 'inch', 'group': 'single'}, {'value': 6.0, 'unit': 'inch', 'group': 'single'}]}]),
+        tmp_path / 'records' / 'records-00000-of-00001.parquet')
+    with open(tmp_path / 'labels.csv', 'w', newline='') as handle:
+        csv.writer(handle).writerows([('index', 'entity_name', 'entity_value'), ('1', 'height', '6.0 inch')])
+    with open(tmp_path / 'cv.csv', 'w', newline='') as handle:
+        csv.writer(handle).writerows([('index', 'prediction'), ('1', '6.0 inch')])
+    args = ['--labels', str(tmp_path / 'labels.csv'), '--records', str(tmp_path / 'records'), '--json']
+    main(args)
+    assert json.loads(capsys.readouterr().out)['counts'] == {'choice error': 1}
+    main(args + ['--predictions', str(tmp_path / 'cv.csv')])
+    assert json.loads(capsys.readouterr().out)['counts'] == {'right': 1}

@@ -77,3 +77,48 @@ def test_random_deals_differ_by_seed_and_repeat_with_it():
     deal = lambda seed: [sorted(test.tolist()) for _, test in train_chooser.splits_by_image(images, 5, seed)]
     assert deal(3) == deal(3)
     assert deal(3) != deal(4)
+
+
+def test_two_sets_train_together_and_are_reported_apart(drawn_run, tmp_path, capsys):
+    """A second set whose labels say the value is not printed on two of its rows: its rows are
+    named by their set, so equal indices never collide, and each set is scored on its own."""
+    labels = read_labels(str(drawn_run / 'labels.csv'))
+    other = tmp_path / 'other' / 'labels.csv'
+    other.parent.mkdir()
+    with open(other, 'w', newline='') as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(labels[0]), lineterminator='\n')
+        writer.writeheader()
+        writer.writerows(dict(row, entity_value='') if row['index'] in ('0', '1') else row for row in labels)
+    rows = train_chooser.read_sets([str(drawn_run / 'out'), str(drawn_run / 'out')],
+                                   [str(drawn_run / 'labels.csv'), str(other)], load_priors())
+    assert len(rows) == 2 * len(labels)
+    assert {label['index'].split(':')[0] for label, _, _ in rows} == {drawn_run.name, 'other'}
+    out = tmp_path / 'chooser.json'
+    assert train_chooser.main(['--records', str(drawn_run / 'out'), '--labels', str(drawn_run / 'labels.csv'),
+                               '--records', str(drawn_run / 'out'), '--labels', str(other),
+                               '--out', str(out), '--folds', '2', '--cv_predictions', str(tmp_path / 'cv')]) == 0
+    printed = capsys.readouterr().out
+    for name, path in ((drawn_run.name, drawn_run / 'labels.csv'), ('other', other)):
+        with open(tmp_path / 'cv' / f'{name}.csv', newline='') as handle:
+            written = list(csv.DictReader(handle))
+        assert [row['index'] for row in written] == [row['index'] for row in read_labels(str(path))]
+    assert f'  {drawn_run.name}:' in printed and '  other:' in printed and '  all sets:' in printed
+    assert 'mix-weighted F1' in printed
+    model = TreeModel(json.loads(out.read_text()))
+    assert set(model.abstain_below) >= {'*'} and all(0 <= t <= 1 for t in model.abstain_below.values())
+
+
+def test_abstention_thresholds_blank_the_unsure_rows_and_are_picked_for_mix_weighted_f1():
+    labels = [{'index': str(i), 'entity_name': entity, 'entity_value': value}
+              for i, (entity, value) in enumerate([('width', '1.0 inch'), ('width', ''), ('width', ''),
+                                                   ('item_weight', '2.0 gram'), ('item_weight', '3.0 gram')])]
+    scores = {'0': ('width', 0.9, '1.0 inch'), '1': ('width', 0.2, '5.0 inch'), '2': ('width', 0.3, '6.0 inch'),
+              '3': ('item_weight', 0.25, '2.0 gram'), '4': ('item_weight', 0.1, '3.0 gram')}
+    assert train_chooser.abstained(scores, {'*': 0.22}) == {'0': '1.0 inch', '1': '', '2': '6.0 inch',
+                                                           '3': '2.0 gram', '4': ''}
+    assert train_chooser.abstained(scores, {'*': 0.0, 'width': 0.5})['2'] == ''
+    thresholds = train_chooser.best_thresholds(labels, scores)
+    # blanking the two unprinted widths and keeping every weight is best: only a width threshold does it
+    predicted = train_chooser.abstained(scores, thresholds)
+    assert predicted == {'0': '1.0 inch', '1': '', '2': '', '3': '2.0 gram', '4': '3.0 gram'}
+    assert thresholds['*'] <= 0.1 < 0.3 < thresholds['width'] <= 0.9
