@@ -122,3 +122,18 @@ def test_abstention_thresholds_blank_the_unsure_rows_and_are_picked_for_mix_weig
     predicted = train_chooser.abstained(scores, thresholds)
     assert predicted == {'0': '1.0 inch', '1': '', '2': '', '3': '2.0 gram', '4': '3.0 gram'}
     assert thresholds['*'] <= 0.1 < 0.3 < thresholds['width'] <= 0.9
+
+
+def test_the_threshold_for_every_entity_is_picked_on_the_sets_that_mark_values_not_printed():
+    """dev-like labels are never empty, so they always argue for a guess; the '*' threshold
+    follows the set whose readers left a label empty where the value is not printed."""
+    labels = [{'index': 'dev:1', 'set': 'dev', 'entity_name': 'item_weight', 'entity_value': '2.0 gram'},
+              {'index': 'dev:2', 'set': 'dev', 'entity_name': 'item_weight', 'entity_value': '3.0 gram'},
+              {'index': 'mix:1', 'set': 'mix', 'entity_name': 'item_weight', 'entity_value': ''},
+              {'index': 'mix:2', 'set': 'mix', 'entity_name': 'item_weight', 'entity_value': '4.0 gram'}]
+    scores = {'dev:1': ('item_weight', 0.1, '2.0 gram'), 'dev:2': ('item_weight', 0.15, '3.0 gram'),
+              'mix:1': ('item_weight', 0.2, '9.0 gram'), 'mix:2': ('item_weight', 0.8, '4.0 gram')}
+    thresholds = train_chooser.best_thresholds(labels, scores)
+    assert 0.2 < thresholds['*'] <= 0.8  # both dev rows lost, the unprinted mix row left blank
+    dev_only = [label for label in labels if label['set'] == 'dev']
+    assert train_chooser.best_thresholds(dev_only, scores)['*'] == 0.0
