@@ -17,8 +17,9 @@ The learned chooser also abstains: when its best candidate's probability is unde
 model's `abstain_below`, the row is left blank. Under the challenge's F1 a wrong value costs
 as much as a blank where the value is printed, but where it is not (a fifth of the hand-read
 test rows in mix/: a depth asked of a picture that shows two sides) only a blank is right.
-`make train` picks the threshold with the best mix-weighted F1 out of fold; a usual-value
-guess scores the share of such guesses that were right in training.
+`make train` picks the thresholds (one for every entity, and the dimensions' own) with the
+best mix-weighted F1 out of fold (pipeline/train_chooser.py); a usual-value guess scores the
+share of such guesses that were right in training.
 """
 import json
 import math
@@ -144,8 +145,8 @@ def choose(scored: Sequence[Scored], entity_name: str, group_id: str, priors: Pr
     if best is None and guess_usual_value:
         best = usual_value(entity_name, group_id, priors, model.usual_value_score if model else 0.0)
         candidates += (best,) if best else ()
-    if best is not None and abstain and model is not None and best.score < threshold_for(model.abstain_below,
-                                                                                          entity_name):
-        best = None
+    if best is not None and abstain and model is not None:
+        if best.score < threshold_for(model.abstain_below, entity_name):
+            best = None
     prediction = write_value(best.value, best.unit, entity_name, group_id, priors) if best else ''
     return prediction, candidates

@@ -153,14 +153,16 @@ class Priors:
     def plausible(self, entity: str, unit: str, value: float) -> bool:
         """Whether training labels of this entity and unit come near the value (within a quarter
         decade either way, at least PLAUSIBLE_COUNT of them or a PLAUSIBLE_SHARE): '118292 fluid
-        ounce' is no item_volume. Units with too few labels to tell are always plausible."""
+        ounce' is no item_volume, and no 0 is any entity's. Units with too few labels to tell
+        are plausible."""
+        if value <= 0:
+            return False
         counts = self._values.get(entity, {}).get(unit)
         total = sum(counts) if counts else 0
         if total < MIN_LABELS_TO_JUDGE:
             return True
         at = _bin(value)
-        near = sum(counts[max(at - 1, 0):at + 2])
-        return near >= min(PLAUSIBLE_COUNT, PLAUSIBLE_SHARE * total) if value > 0 else False
+        return sum(counts[max(at - 1, 0):at + 2]) >= min(PLAUSIBLE_COUNT, PLAUSIBLE_SHARE * total)
 
     def usual_values(self, entity: str, group_id: str) -> list:
         """The (value, unit) pairs the group's labels for this entity give most often, most
