@@ -24,7 +24,7 @@ import re
 import sys
 from collections import Counter, defaultdict
 
-from pipeline.evaluate import _same_numeric, alternatives, read_labels, read_predictions
+from pipeline.evaluate import _same_numeric, alternatives, evaluate, read_labels, read_predictions
 from pipeline.summary import read_records
 from transforms.units import parse_value, same_value
 
@@ -123,12 +123,18 @@ def main(argv=None) -> int:
     if args.predictions:
         predicted = read_predictions(args.predictions)
         records = [dict(record, prediction=predicted.get(record['index'], '')) for record in records]
-    result = analyse(read_labels(args.labels), records)
+    labels = read_labels(args.labels)
+    result = analyse(labels, records)
+    scores = evaluate(labels, {record['index']: record['prediction'] for record in records})
     if args.json:
         print(json.dumps({'rows': result['rows'], 'counts': dict(result['counts']),
-                          'by_entity': {e: dict(c) for e, c in result['by_entity'].items()}}, indent=2))
+                          'by_entity': {e: dict(c) for e, c in result['by_entity'].items()},
+                          'numeric_f1': scores['numeric']['f1'], 'mix_weighted_f1': scores['mix_weighted']['f1']},
+                         indent=2))
     else:
         print(format_table(result, args.examples))
+        print(f"numeric F1 {scores['numeric']['f1']:.4f}, mix-weighted F1 {scores['mix_weighted']['f1']:.4f} "
+              f"(as ../shared/tools/score.py counts them)")
     return 0
 
 

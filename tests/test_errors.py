@@ -164,6 +164,10 @@ def test_errors_judges_other_predictions_when_given(tmp_path, capsys):
         csv.writer(handle).writerows([('index', 'prediction'), ('1', '6.0 inch')])
     args = ['--labels', str(tmp_path / 'labels.csv'), '--records', str(tmp_path / 'records'), '--json']
     main(args)
-    assert json.loads(capsys.readouterr().out)['counts'] == {'choice error': 1}
+    printed = json.loads(capsys.readouterr().out)
+    assert printed['counts'] == {'choice error': 1} and printed['numeric_f1'] == 0.0
     main(args + ['--predictions', str(tmp_path / 'cv.csv')])
-    assert json.loads(capsys.readouterr().out)['counts'] == {'right': 1}
+    printed = json.loads(capsys.readouterr().out)
+    assert printed['counts'] == {'right': 1} and printed['numeric_f1'] == printed['mix_weighted_f1'] == 1.0
+    main(args[:-1])
+    assert 'numeric F1 0.0000, mix-weighted F1 0.0000' in capsys.readouterr().out
