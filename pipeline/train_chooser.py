@@ -41,12 +41,12 @@ from transforms.records import OcrWord
 from transforms.units import format_prediction
 
 # On dev + mix with PP-OCRv6's records, the mix-weighted F1 with folds by image (mean of the
-# GroupKFold split and 3 random deals): 100 trees with leaves of at least 40 candidates 0.797;
-# leaves of 20, 0.797 with 100 trees, 0.803 with 200, 0.797 with 300; leaves of 10 0.784; leaves
-# of 30 with 200 trees 0.798; depth 4 with 200 trees 0.804. Deals differ by up to 0.025, so only
-# leaves of 40 -> 20 with 200 trees is taken as a gain; the dimensions' few dozen rows each
-# need the smaller leaves. Weighting rows by their weight in the mix-weighted F1 (power 0.5
-# or 1) or mix/'s rows 2 or 4 times moved it by less than a deal's spread, and is not used.
+# GroupKFold split and 3 random deals, before axis_evidence): 100 trees with leaves of at least
+# 40 candidates 0.790, of 20 0.792, of 10 0.785; 200 trees with leaves of 20 0.803 (150: 0.797,
+# 300: 0.799), of 30 0.798; depth 4 0.800 with 100 trees, 0.804 with 200. Deals differ by up to
+# 0.025, so only the step to 200 trees with leaves of 20 is taken as a gain: the dimensions' few
+# dozen rows each need the smaller leaves. Weighting rows by their weight in the mix-weighted
+# F1, or mix/'s rows 2 or 4 times, moved it by less than a deal's spread and is not used.
 PARAMETERS = dict(max_depth=3, max_iter=200, learning_rate=0.05, min_samples_leaf=20, l2_regularization=1.0,
                   random_state=0)
 # abstention thresholds tried: a best candidate below the chosen one gives a blank prediction
