@@ -67,12 +67,13 @@ class SpecscanOptions(PipelineOptions):
                                  'copy this long (pixels), for small print on large images; 0: no second pass.')
         parser.add_argument('--chooser', default='learned', choices=('learned', 'rules'),
                             help='How a row\'s value is chosen among the quantities read: the learned '
-                                 'scorer (transforms/data/chooser.json, `make train`) or the hand-set rule.')
+                                 'scorer (transforms/data/chooser.json, `make train`), which leaves a row blank '
+                                 'when its best reading is too unsure, or the hand-set rule, which never does.')
         parser.add_argument('--blank_when_unread', **SWITCH,
                             help='Leave a row blank when no quantity on its image has a unit its entity allows '
                                  'and no bare number is read, instead of predicting the value its product '
-                                 'group\'s training labels give most often (a wrong guess costs no more than a '
-                                 'blank under the challenge\'s F1).')
+                                 'group\'s training labels give most often (the rule chooser guesses it; the '
+                                 'learned chooser only where that guess clears its threshold).')
         parser.add_argument('--ocr_psm', type=int, default=11,
                             help='Tesseract page segmentation mode (11: sparse text, 3: automatic).')
         parser.add_argument('--ocr_max_side', type=int, default=4000,
