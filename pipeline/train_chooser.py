@@ -35,7 +35,7 @@ import numpy as np
 from pipeline.evaluate import _same_numeric, evaluate, format_result, read_labels
 from pipeline.summary import read_records
 from transforms.candidates import FEATURES, find_candidates
-from transforms.choose import CHOOSER_PATH, TreeModel, choose, threshold_for
+from transforms.choose import CHOOSER_PATH, TreeModel, best_candidate, choose, threshold_for
 from transforms.priors import load_priors
 from transforms.records import OcrWord
 from transforms.units import format_prediction
@@ -116,8 +116,8 @@ def chosen(rows, model, priors) -> dict:
     for label, _, scored in rows:
         prediction, candidates = choose(scored, label['entity_name'], label['group_id'], priors, model,
                                         abstain=False)
-        best = max((c.score for c in candidates if c.allowed), default=0.0)
-        result[label['index']] = (label['entity_name'], best, prediction)
+        best = best_candidate(candidates)  # the one choose took: the usual value only when alone
+        result[label['index']] = (label['entity_name'], best.score if best else 0.0, prediction)
     return result
 
 
@@ -185,14 +185,22 @@ def splits_by_image(images, folds: int, seed=None) -> list:
     return [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in range(folds)]
 
 
-def cross_validated(rows, priors, folds: int, seed=None) -> dict:
-    """index -> prediction, each row chosen by a model that never saw its image, and abstaining
-    below a threshold picked on the other folds' out-of-fold scores."""
+def out_of_fold(rows, priors, folds: int, seed=None) -> tuple:
+    """(index -> (entity, best score, prediction) from a model that never saw the row's image,
+    index -> its fold)."""
     scores, fold_of = {}, {}
     for k, (train_at, test_at) in enumerate(splits_by_image([link for _, link, _ in rows], folds, seed)):
         model = train([rows[i] for i in train_at], priors)
         scores.update(chosen([rows[i] for i in test_at], model, priors))
         fold_of.update((rows[i][0]['index'], k) for i in test_at)
+    return scores, fold_of
+
+
+def cross_validated(rows, priors, folds: int, seed=None, oof=None) -> dict:
+    """index -> prediction, each row chosen by a model that never saw its image, and abstaining
+    below thresholds picked on the other folds' out-of-fold scores (oof: out_of_fold's result,
+    when already at hand)."""
+    scores, fold_of = oof or out_of_fold(rows, priors, folds, seed)
     result = {}
     for k in range(folds):
         others = [label for label, _, _ in rows if fold_of[label['index']] != k]
@@ -266,7 +274,8 @@ def main(argv=None) -> int:
     print('rule chooser:')
     print(report(used, predictions(rows, None, priors)))
     print(f'learned chooser, {args.folds} folds by image:')
-    predicted = cross_validated(rows, priors, args.folds)
+    oof = out_of_fold(rows, priors, args.folds)
+    predicted = cross_validated(rows, priors, args.folds, oof=oof)
     print(report(used, predicted))
     if args.cv_predictions:
         write_predictions(args.cv_predictions, used, predicted)
@@ -284,11 +293,8 @@ def main(argv=None) -> int:
                    default=0.0)
     if mismatch > 1e-6:
         raise SystemExit(f'exported model disagrees with scikit-learn by {mismatch}')
-    # the threshold comes from out-of-fold scores: the fitted model's scores on its own rows are too sure
-    oof = {}
-    for train_at, test_at in splits_by_image([link for _, link, _ in rows], args.folds):
-        oof.update(chosen([rows[i] for i in test_at], train([rows[i] for i in train_at], priors), priors))
-    thresholds = best_thresholds(used, oof)
+    # the thresholds come from out-of-fold scores: the fitted model's scores on its own rows are too sure
+    thresholds = best_thresholds(used, oof[0])
     exported = export(fitted, thresholds, usual_score)
     with open(args.out, 'w', encoding='utf-8') as handle:
         json.dump(exported, handle, separators=(',', ':'))
