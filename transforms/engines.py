@@ -128,10 +128,10 @@ def crop_box(image: np.ndarray, corners: np.ndarray) -> np.ndarray:
     """The box's pixels, straightened: corners clockwise from the text's top left."""
     import cv2
     corners = np.asarray(corners, dtype=np.float32)
-    width = int(max(np.linalg.norm(corners[0] - corners[1]), np.linalg.norm(corners[2] - corners[3])))
-    height = int(max(np.linalg.norm(corners[0] - corners[3]), np.linalg.norm(corners[1] - corners[2])))
-    target = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
-    return cv2.warpPerspective(image, cv2.getPerspectiveTransform(corners, target), (max(width, 1), max(height, 1)),
+    width = max(1, int(max(np.linalg.norm(corners[0] - corners[1]), np.linalg.norm(corners[2] - corners[3]))))
+    height = max(1, int(max(np.linalg.norm(corners[0] - corners[3]), np.linalg.norm(corners[1] - corners[2]))))
+    target = np.float32([[0, 0], [width, 0], [width, height], [0, height]])  # never a line: the map stays solvable
+    return cv2.warpPerspective(image, cv2.getPerspectiveTransform(corners, target), (width, height),
                                borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
 
 
