@@ -1,6 +1,7 @@
 """F1 of predictions.csv against labels, by the 2024 challenge's rules.
 
-    python -m pipeline.evaluate --labels labels.csv --predictions out/predictions.csv [--json]
+    python -m pipeline.evaluate --labels labels.csv --predictions out/predictions.csv [--json] \
+        [--confidence out/confidence.csv]
 
 It follows ../shared/tools/score.py, the reference scorer, rule for rule (a test checks the
 two agree): 'exact' compares strings as written (the official rule); 'numeric' compares
@@ -10,13 +11,23 @@ measure in two units, 'a | b' (the hand-read mix/ set): either is right. 'mix-we
 each row by how common its entity is in the official test CSV against this file (TEST_MIX), so a
 set where item_weight dominates is scored as if it had the test set's mix of two thirds
 height, depth and width: the figure that predicts a real run.
+
+With the run's confidence.csv (found beside predictions.csv, or --confidence) it also says how
+far the confidences can be trusted: precision and coverage (the share of all rows that keep a
+prediction) at confidence >= 0.5, 0.7 and 0.9, the coverage reached at precision 0.90, 0.95 and
+0.98 with the threshold that reaches it, and the expected calibration error (ECE: over the
+rows with a prediction, in 10 equal-width bins of confidence, the row-weighted mean gap between
+mean confidence and the share right), overall, per entity family and mix-weighted. A
+prediction is right as the numeric F1 counts it; one on a blank label is wrong.
 """
 import argparse
 import csv
 import json
+import os
 import sys
 from collections import defaultdict
 
+from transforms.confidence import FAMILIES, family_of
 from transforms.units import ALL_UNITS, parse_value, same_value
 
 
@@ -96,6 +107,110 @@ def evaluate(labels: list, predictions: dict) -> dict:
     return result
 
 
+CONFIDENCE_LEVELS = (0.5, 0.7, 0.9)
+PRECISION_TARGETS = (0.90, 0.95, 0.98)
+CALIBRATION_BINS = 10
+
+
+def calibration_bins(items) -> list:
+    """(confidence, right, weight) of rows with a prediction -> per equal-width bin: rows,
+    weight, mean confidence, share right (None for an empty bin's means)."""
+    bins = [[0, 0.0, 0.0, 0.0] for _ in range(CALIBRATION_BINS)]
+    for confidence, right, weight in items:
+        b = bins[min(int(confidence * CALIBRATION_BINS), CALIBRATION_BINS - 1)]
+        b[0] += 1
+        b[1] += weight
+        b[2] += weight * confidence
+        b[3] += weight * right
+    return [{'low': k / CALIBRATION_BINS, 'high': (k + 1) / CALIBRATION_BINS, 'rows': n, 'weight': round(w, 4),
+             'confidence': round(c / w, 4) if w else None, 'right': round(r / w, 4) if w else None}
+            for k, (n, w, c, r) in enumerate(bins)]
+
+
+def expected_calibration_error(items) -> float:
+    bins = calibration_bins(items)
+    total = sum(b['weight'] for b in bins)
+    return round(sum(b['weight'] * abs(b['confidence'] - b['right']) for b in bins if b['weight']) / total, 4) \
+        if total else 0.0
+
+
+def precision_coverage_curve(items, total_weight: float) -> list:
+    """[(threshold, coverage, precision)] for every distinct confidence, surest first: keeping
+    the predictions with confidence >= threshold covers that share of all rows at that precision."""
+    curve, kept, right = [], 0.0, 0.0
+    ordered = sorted(items, key=lambda item: -item[0])
+    for position, (confidence, is_right, weight) in enumerate(ordered):
+        kept += weight
+        right += weight * is_right
+        if position + 1 == len(ordered) or ordered[position + 1][0] < confidence:
+            curve.append((confidence, kept / total_weight, right / kept))
+    return curve
+
+
+def confidence_result(labels: list, chosen: dict, weighted: bool = False) -> dict:
+    """How well confidences rank and match the truth. chosen: index -> (prediction, confidence),
+    as in confidence.csv. weighted: rows weighted to the official test set's entity mix."""
+    weights = mix_weights(labels) if weighted else {}
+    items, by_family = [], defaultdict(list)
+    for row in labels:
+        prediction, confidence = chosen.get(row['index'], ('', 0.0))
+        if not prediction:
+            continue
+        right = bool(row['entity_value'].strip()) and _same_numeric(prediction, row['entity_value'])
+        item = (min(max(confidence, 0.0), 1.0), right, weights.get(row['entity_name'], 1.0))
+        items.append(item)
+        by_family[family_of(row['entity_name'])].append(item)
+    total = sum(weights.get(row['entity_name'], 1.0) for row in labels) or 1.0
+    curve = precision_coverage_curve(items, total)
+    at_level = {}
+    for level in CONFIDENCE_LEVELS:
+        point = next((p for p in reversed(curve) if p[0] >= level), None)
+        at_level[level] = {'precision': round(point[2], 4) if point else None,
+                           'coverage': round(point[1], 4) if point else 0.0}
+    at_precision = {}
+    for target in PRECISION_TARGETS:
+        good = [p for p in curve if p[2] >= target - 1e-12]
+        best = max(good, key=lambda p: p[1]) if good else None
+        at_precision[target] = {'coverage': round(best[1], 4) if best else 0.0,
+                                'threshold': round(best[0], 4) if best else None}
+    half = next((p for p in curve if p[1] >= 0.5 - 1e-12), curve[-1] if curve else None)
+    return {'predicted': len(items), 'coverage': round(curve[-1][1], 4) if curve else 0.0,
+            'precision': round(curve[-1][2], 4) if curve else None,
+            'ece': expected_calibration_error(items),
+            'ece_by_family': {family: expected_calibration_error(by_family[family])
+                              for family in FAMILIES if by_family[family]},
+            'at_confidence': at_level, 'at_precision': at_precision,
+            'precision_at_half': {'precision': round(half[2], 4), 'coverage': round(half[1], 4)} if half else None,
+            'bins': calibration_bins(items), 'curve': [tuple(round(x, 4) for x in p) for p in curve]}
+
+
+def format_confidence(result: dict, title: str = 'confidence') -> str:
+    families = ', '.join(f'{"other entities" if f == "*" else f} {e:.4f}' for f, e in result['ece_by_family'].items())
+    half = result['precision_at_half']
+    lines = [f"{title}: {result['predicted']} predictions cover {result['coverage']:.1%} of rows at precision "
+             f"{result['precision'] or 0:.4f}; expected calibration error {result['ece']:.4f} ({families})",
+             '  ' + '; '.join(f"confidence >= {level}: precision "
+                              + (f"{p['precision']:.4f}" if p['precision'] is not None else '-')
+                              + f", coverage {p['coverage']:.1%}" for level, p in result['at_confidence'].items()),
+             '  ' + '; '.join(f"precision {target:.2f}: coverage {p['coverage']:.1%}"
+                              + (f" (confidence >= {p['threshold']:.4f})" if p['threshold'] is not None else '')
+                              for target, p in result['at_precision'].items())]
+    if half:
+        lines.append(f"  the surest half of the rows: precision {half['precision']:.4f} "
+                     f"(coverage {half['coverage']:.1%})")
+    lines.append('  calibration: ' + ', '.join(
+        f"{b['low']:.1f}-{b['high']:.1f} {b['rows']} rows {b['right']:.2f} right"
+        for b in result['bins'] if b['rows']))
+    return '\n'.join(lines)
+
+
+def read_confidence(path: str) -> dict:
+    """confidence.csv -> index -> (prediction, confidence)."""
+    with open(path, newline='') as handle:
+        return {row['index']: ((row.get('prediction') or '').strip(), float(row.get('confidence') or 0.0))
+                for row in csv.DictReader(handle)}
+
+
 def read_labels(path: str) -> list:
     with open(path, newline='') as handle:
         return list(csv.DictReader(handle))
@@ -124,10 +239,24 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--labels', required=True, help='CSV with index, entity_name, entity_value.')
     parser.add_argument('--predictions', required=True, help='predictions.csv with index, prediction.')
+    parser.add_argument('--confidence', help='The run\'s confidence.csv (default: the one beside --predictions, '
+                                                 'if there is one): also report how far its confidences hold.')
     parser.add_argument('--json', action='store_true', help='Print the full result as JSON.')
     args = parser.parse_args(argv)
-    result = evaluate(read_labels(args.labels), read_predictions(args.predictions))
-    print(json.dumps(result, indent=1) if args.json else format_result(result))
+    labels = read_labels(args.labels)
+    result = evaluate(labels, read_predictions(args.predictions))
+    confidence_path = args.confidence or os.path.join(os.path.dirname(args.predictions), 'confidence.csv')
+    if args.confidence or os.path.isfile(confidence_path):
+        chosen = read_confidence(confidence_path)
+        result['confidence'] = confidence_result(labels, chosen)
+        result['confidence_mix_weighted'] = confidence_result(labels, chosen, weighted=True)
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    print(format_result(result))
+    if 'confidence' in result:
+        print(format_confidence(result['confidence'], f'confidence ({confidence_path})'))
+        print(format_confidence(result['confidence_mix_weighted'], 'confidence, mix-weighted'))
     return 0
 
 

@@ -74,6 +74,10 @@ class SpecscanOptions(PipelineOptions):
                                  'and no bare number is read, instead of predicting the value its product '
                                  'group\'s training labels give most often (the rule chooser guesses it; the '
                                  'learned chooser only where that guess clears its threshold).')
+        parser.add_argument('--min_confidence', type=float, default=0.0,
+                            help='Leave a prediction blank in predictions.csv when its calibrated confidence (the '
+                                 'probability that it is right, 0 to 1) is below this; it stays in '
+                                 'confidence.csv. 0 keeps every prediction; README, "Confidence", says how to pick it.')
         parser.add_argument('--ocr_psm', type=int, default=11,
                             help='Tesseract page segmentation mode (11: sparse text, 3: automatic).')
         parser.add_argument('--ocr_max_side', type=int, default=4000,

@@ -26,7 +26,7 @@ from transforms.choose import CHOOSER_PATH
 from transforms.predict import EMBEDDING, FACTS, FAILURES, IMAGE, OCR, ROWS, PredictRows, rejected_result
 from transforms.read import REJECTED, ReadRows, check_header, parse_csv_text, read_csv_file, read_header
 from transforms.records import Embedding
-from transforms.sinks import FAILURES_DIR, PREDICTIONS_FILE, RECORDS_DIR, WriteOutputs
+from transforms.sinks import CONFIDENCE_FILE, FAILURES_DIR, PREDICTIONS_FILE, RECORDS_DIR, WriteOutputs
 
 
 class UsageError(Exception):
@@ -79,7 +79,8 @@ def build(pipeline: beam.Pipeline, options: SpecscanOptions, saved: checkpoint.S
         per_link[IMAGE] = fetched.images | 'ImageBytes' >> beam.Map(lambda image: (image.link, image.data))
     predicted = per_link | 'PredictRows' >> PredictRows(
         options.chooser, options.annotate_dir, options.ocr_max_side,
-        blank_when_unread=options.blank_when_unread or options.ocr_engine == 'none')  # nothing read: no guess
+        blank_when_unread=options.blank_when_unread or options.ocr_engine == 'none',  # nothing read: no guess
+        min_confidence=options.min_confidence)
     rejected = read[REJECTED] | 'RejectedRows' >> beam.Map(rejected_result)
     results = (predicted, rejected) | 'AllRows' >> beam.Flatten()
     results | 'WriteOutputs' >> WriteOutputs(options.output, options.num_shards)
@@ -116,6 +117,8 @@ def check_arguments(options: SpecscanOptions) -> None:
         check_header(header)
     except ValueError as error:
         raise UsageError(f'--input {options.input}: {error}') from error
+    if not 0.0 <= options.min_confidence <= 1.0:
+        raise UsageError(f'--min_confidence {options.min_confidence} is not a probability: give 0 to 1')
     if options.chooser == 'learned' and not CHOOSER_PATH.exists():
         raise UsageError(f'the learned chooser {CHOOSER_PATH} is missing: run `make train`, or use --chooser rules')
     if not options.skip_cnn and not FileSystems.exists(options.model_path):
@@ -143,11 +146,11 @@ def clear_folders(output: str, folders) -> None:
 
 def clear_earlier_outputs(output: str, resume: bool) -> None:
     """Remove what an earlier run left under `output` before this one writes there: its shards
-    would mix with this run's, and its predictions.csv and summary.json would pass for this
+    would mix with this run's, and its predictions.csv, confidence.csv and summary.json would pass for this
     run's while it works or if it fails. A resumed run keeps its checkpoint."""
     clear_folders(output, (RECORDS_DIR, FAILURES_DIR) if resume else
                   (RECORDS_DIR, FAILURES_DIR, checkpoint.CHECKPOINT_DIR))
-    earlier = [path for path in (FileSystems.join(output, name) for name in (PREDICTIONS_FILE, SUMMARY_FILE))
+    earlier = [path for path in (FileSystems.join(output, name) for name in (PREDICTIONS_FILE, CONFIDENCE_FILE, SUMMARY_FILE))
                if FileSystems.exists(path)]
     if earlier:
         FileSystems.delete(earlier)

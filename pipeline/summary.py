@@ -16,7 +16,7 @@ from transforms.sinks import RECORDS_DIR
 
 IMAGE_SECONDS = ('fetch_seconds', 'decode_seconds', 'inference_seconds', 'ocr_seconds')  # once per image
 ROW_SECONDS = ('choose_seconds',)  # once per row
-_COLUMNS = ('image_link', 'prediction', 'image_source', 'failure_stage', 'failure_reason') + IMAGE_SECONDS + ROW_SECONDS
+_COLUMNS = ('image_link', 'prediction', 'chosen', 'image_source', 'failure_stage', 'failure_reason') + IMAGE_SECONDS + ROW_SECONDS
 
 
 def read_records(output: str, columns=_COLUMNS) -> pa.Table:
@@ -48,6 +48,7 @@ def summarize(output: str, wall_seconds: float, images_resumed: int = 0,
         'output': output,
         'rows_in': len(rows),
         'predictions_made': sum(1 for r in rows if r['prediction']),
+        'predictions_held_back': sum(1 for r in rows if r['chosen'] and not r['prediction']),  # --min_confidence
         'failures_by_stage': dict(sorted(Counter(r['failure_stage'] for r in rows if r['failure_stage']).items())),
         'failures_by_kind': dict(Counter(failure_kind(r['failure_stage'], r['failure_reason'])
                                          for r in rows if r['failure_stage']).most_common()),
@@ -73,8 +74,10 @@ def format_summary(summary: dict) -> str:
     failures = ', '.join(f'{k} {v}' for k, v in summary['failures_by_stage'].items()) or 'none'
     sources = ', '.join(f'{k} {v}' for k, v in summary['images_by_source'].items()) or 'none'
     return '\n'.join([
-        f"specscan: {summary['rows_in']} rows, {summary['predictions_made']} predictions, "
-        f"{summary['images']} images ({sources})"
+        f"specscan: {summary['rows_in']} rows, {summary['predictions_made']} predictions"
+        + (f" ({summary['predictions_held_back']} more held back under --min_confidence)"
+           if summary.get('predictions_held_back') else '')
+        + f", {summary['images']} images ({sources})"
         + (f" in {summary['wall_seconds']:.1f} s" if summary['wall_seconds'] else '')
         + (f", {summary['images_resumed']} images taken from the checkpoint" if summary['images_resumed'] else ''),
         f'  failures by stage: {failures}',
@@ -82,7 +85,7 @@ def format_summary(summary: dict) -> str:
         f'  seconds per stage (summed over images): {stage}'
         + (f"; join, choose and write after the last image: {summary['seconds_after_last_image']:.1f} s"
            if summary.get('seconds_after_last_image') is not None else ''),
-        f"  outputs: {summary['output']}/predictions.csv, records/, failures/, summary.json",
+        f"  outputs: {summary['output']}/predictions.csv, confidence.csv, records/, failures/, summary.json",
     ])
 
 

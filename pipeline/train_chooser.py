@@ -23,6 +23,11 @@ sets together, plain and mix-weighted, for the learned chooser and for the rule 
 same candidates: that cross-validated figure, not the fit on all rows, is what the model is
 expected to do on images it has not seen. `--repeats N` adds N cross-validations with images
 dealt to folds at random: on some hundred rows one split's figure moves by about 0.005.
+
+It also fits the confidence calibration (transforms/confidence.py): per entity family, a Platt
+scaling of the out-of-fold best scores to whether the chosen value was right, and reports its
+cross-validated calibration and operating points (each fold calibrated on the other folds'
+rows), per set and together, plain and mix-weighted.
 """
 import argparse
 import csv
@@ -32,10 +37,11 @@ import sys
 
 import numpy as np
 
-from pipeline.evaluate import _same_numeric, evaluate, format_result, read_labels
+from pipeline.evaluate import _same_numeric, confidence_result, evaluate, format_confidence, format_result, read_labels
 from pipeline.summary import read_records
 from transforms.candidates import FEATURES, find_candidates
 from transforms.choose import CHOOSER_PATH, TreeModel, best_candidate, choose, threshold_for
+from transforms.confidence import FAMILIES, calibrate, family_of, logit
 from transforms.priors import load_priors
 from transforms.records import OcrWord
 from transforms.units import format_prediction
@@ -94,7 +100,44 @@ def fit(features, right):
     return HistGradientBoostingClassifier(**PARAMETERS).fit(features, right)
 
 
-def export(model, abstain_below: dict = None, usual_value_score: float = 0.0) -> dict:
+# Platt scaling: nearly unregularised (a two-parameter fit), and only for a family with this many rows
+CALIBRATION_C = 10.0
+CALIBRATION_MIN_ROWS = 20
+
+
+def fit_calibration(labels: list, scores: dict) -> dict:
+    """{'method': 'platt', 'families': {family: {'slope', 'intercept', 'rows'}}}: for each family
+    of transforms.confidence.FAMILIES, a logistic regression of whether the row's chosen value
+    is right on the logit of its best score, fitted on the rows with a prediction (before
+    abstention: more rows, the same curve). A family with too few rows, or rows all right or all
+    wrong, is left out and falls back to '*' ('*' then fits on every row; the identity if even
+    that cannot be fitted)."""
+    from sklearn.linear_model import LogisticRegression
+    by_family = {}
+    for label in labels:
+        entity, score, prediction = scores[label['index']]
+        if prediction:
+            right = bool(label['entity_value'].strip()) and _same_numeric(prediction, label['entity_value'])
+            by_family.setdefault(family_of(entity), []).append((logit(score), right))
+    every = [item for items in by_family.values() for item in items]
+    families = {}
+    for family in FAMILIES:
+        items = by_family.get(family, [])
+        if family == '*' and not _fittable(items):
+            items = every
+        if _fittable(items):
+            fitted = LogisticRegression(C=CALIBRATION_C).fit([[z] for z, _ in items], [r for _, r in items])
+            families[family] = {'slope': round(float(fitted.coef_[0][0]), 6),
+                                'intercept': round(float(fitted.intercept_[0]), 6), 'rows': len(items)}
+    families.setdefault('*', {'slope': 1.0, 'intercept': 0.0, 'rows': 0})
+    return {'method': 'platt', 'families': families}
+
+
+def _fittable(items) -> bool:
+    return len(items) >= CALIBRATION_MIN_ROWS and 0 < sum(r for _, r in items) < len(items)
+
+
+def export(model, abstain_below: dict = None, usual_value_score: float = 0.0, calibration: dict = None) -> dict:
     """The fitted classifier as plain JSON for transforms.choose.TreeModel."""
     trees = []
     for (predictor,) in model._predictors:  # one tree per boosting round (binary: one class)
@@ -106,6 +149,7 @@ def export(model, abstain_below: dict = None, usual_value_score: float = 0.0) ->
                       'value': nodes['value'].tolist()})
     return {'model': 'HistGradientBoostingClassifier', 'parameters': PARAMETERS, 'features': list(FEATURES),
             'abstain_below': abstain_below or {'*': 0.0}, 'usual_value_score': usual_value_score,
+            'calibration': calibration,
             'baseline': float(np.ravel(model._baseline_prediction)[0]), 'trees': trees}
 
 
@@ -196,18 +240,23 @@ def out_of_fold(rows, priors, folds: int, seed=None) -> tuple:
     return scores, fold_of
 
 
-def cross_validated(rows, priors, folds: int, seed=None, oof=None) -> dict:
-    """index -> prediction, each row chosen by a model that never saw its image, and abstaining
-    below thresholds picked on the other folds' out-of-fold scores (oof: out_of_fold's result,
-    when already at hand)."""
+def cross_validated(rows, priors, folds: int, seed=None, oof=None) -> tuple:
+    """(index -> prediction, index -> (prediction, confidence)): each row chosen by a model that
+    never saw its image, abstaining below thresholds picked on the other folds' out-of-fold
+    scores, and its confidence calibrated on those (oof: out_of_fold's result, when already at
+    hand)."""
     scores, fold_of = oof or out_of_fold(rows, priors, folds, seed)
-    result = {}
+    predicted, confidences = {}, {}
     for k in range(folds):
         others = [label for label, _, _ in rows if fold_of[label['index']] != k]
         thresholds = best_thresholds(others, {label['index']: scores[label['index']] for label in others})
-        result.update((index, prediction) for index, prediction in abstained(scores, thresholds).items()
-                      if fold_of[index] == k)
-    return result
+        calibration = fit_calibration(others, scores)
+        for index, prediction in abstained(scores, thresholds).items():
+            if fold_of[index] == k:
+                entity, score, _ = scores[index]
+                predicted[index] = prediction
+                confidences[index] = (prediction, round(calibrate(calibration, entity, score), 4) if prediction else 0.0)
+    return predicted, confidences
 
 
 def report(labels: list, predicted: dict) -> str:
@@ -223,22 +272,43 @@ def report(labels: list, predicted: dict) -> str:
     return '\n'.join(parts)
 
 
+def confidence_report(labels: list, confidences: dict) -> str:
+    """format_confidence for each set's rows alone, then all together, plain and mix-weighted."""
+    sets = sorted({label.get('set', '') for label in labels})
+    parts = []
+    for name in (sets if len(sets) > 1 else []) + [None]:
+        own = [label for label in labels if name is None or label.get('set', '') == name]
+        title = name if name is not None else ('all sets' if len(sets) > 1 else sets[0] or 'all rows')
+        parts.append(_indent(format_confidence(confidence_result(own, confidences), title)))
+        parts.append(_indent(format_confidence(confidence_result(own, confidences, weighted=True),
+                                               f'{title}, mix-weighted')))
+    return '\n'.join(parts)
+
+
 def _indent(text: str) -> str:
     return '\n'.join('    ' + line for line in text.splitlines())
 
 
-def write_predictions(folder: str, labels: list, predicted: dict) -> None:
-    """Each set's predictions as folder/<set>.csv with its own indices, in the labels' order."""
+def write_predictions(folder: str, labels: list, predicted: dict, confidences: dict) -> None:
+    """Each set's predictions as folder/<set>.csv, and its confidences as folder/<set>-confidence.csv
+    (as a run writes predictions.csv and confidence.csv), with its own indices, in the labels' order."""
     os.makedirs(folder, exist_ok=True)
     by_set = {}
     for label in labels:
         by_set.setdefault(label.get('set') or 'all', []).append(label)
     for name, own in by_set.items():
+        own_index = [(label['index'][len(name) + 1:] if label.get('set') else label['index'], label['index'])
+                     for label in own]
         with open(os.path.join(folder, f'{name}.csv'), 'w', newline='', encoding='utf-8') as handle:
             writer = csv.writer(handle, lineterminator='\n')
             writer.writerow(('index', 'prediction'))
-            writer.writerows((label['index'][len(name) + 1:] if label.get('set') else label['index'],
-                              predicted.get(label['index'], '')) for label in own)
+            writer.writerows((index, predicted.get(key, '')) for index, key in own_index)
+        with open(os.path.join(folder, f'{name}-confidence.csv'), 'w', newline='', encoding='utf-8') as handle:
+            writer = csv.writer(handle, lineterminator='\n')
+            writer.writerow(('index', 'prediction', 'confidence'))
+            for index, key in own_index:
+                prediction, confidence = confidences.get(key, ('', 0.0))
+                writer.writerow((index, prediction, f'{confidence:.4f}'))
 
 
 def read_sets(records: list, labels: list, priors) -> list:
@@ -275,16 +345,27 @@ def main(argv=None) -> int:
     print(report(used, predictions(rows, None, priors)))
     print(f'learned chooser, {args.folds} folds by image:')
     oof = out_of_fold(rows, priors, args.folds)
-    predicted = cross_validated(rows, priors, args.folds, oof=oof)
+    predicted, confidences = cross_validated(rows, priors, args.folds, oof=oof)
     print(report(used, predicted))
+    print(f'confidence, {args.folds} folds by image (each fold calibrated on the other folds\' rows):')
+    print(confidence_report(used, confidences))
     if args.cv_predictions:
-        write_predictions(args.cv_predictions, used, predicted)
+        write_predictions(args.cv_predictions, used, predicted, confidences)
     if args.repeats:
-        results = [evaluate(used, cross_validated(rows, priors, args.folds, seed)) for seed in range(args.repeats)]
+        deals = [cross_validated(rows, priors, args.folds, seed) for seed in range(args.repeats)]
+        results = [evaluate(used, deal_predicted) for deal_predicted, _ in deals]
         for name, key in (('numeric F1', 'numeric'), ('mix-weighted F1', 'mix_weighted')):
             scores = [result[key]['f1'] for result in results]
             print(f'{name} over {args.repeats} random deals of images to {args.folds} folds: '
                   + ', '.join(f'{s:.4f}' for s in scores) + f'; mean {np.mean(scores):.4f}')
+        for weighted in (False, True):
+            results = [confidence_result(used, deal_confidences, weighted) for _, deal_confidences in deals]
+            figures = {'ECE': [r['ece'] for r in results],
+                       'precision on the surest half': [r['precision_at_half']['precision'] for r in results],
+                       'coverage at precision 0.98': [r['at_precision'][0.98]['coverage'] for r in results]}
+            print(f'confidence{", mix-weighted" if weighted else ""}, same deals: ' + '; '.join(
+                f'{name} ' + ', '.join(f'{v:.4f}' for v in values) + f' (mean {np.mean(values):.4f})'
+                for name, values in figures.items()))
     features, right, _ = training_matrix(rows)
     fitted = fit(features, right)
     usual_score = usual_value_rate(rows, priors)
@@ -295,13 +376,14 @@ def main(argv=None) -> int:
         raise SystemExit(f'exported model disagrees with scikit-learn by {mismatch}')
     # the thresholds come from out-of-fold scores: the fitted model's scores on its own rows are too sure
     thresholds = best_thresholds(used, oof[0])
-    exported = export(fitted, thresholds, usual_score)
+    calibration = fit_calibration(used, oof[0])
+    exported = export(fitted, thresholds, usual_score, calibration)
     with open(args.out, 'w', encoding='utf-8') as handle:
         json.dump(exported, handle, separators=(',', ':'))
         handle.write('\n')
     print(f'{args.out}: {len(exported["trees"])} trees on {len(features)} candidates '
           f'({int(right.sum())} right); fit on all rows; abstains below {thresholds}; '
-          f'a usual-value guess scores {usual_score}')
+          f'a usual-value guess scores {usual_score}; confidence calibration {calibration["families"]}')
     return 0
 
 

@@ -17,6 +17,8 @@ when the DAG file is parsed, the environment variable SPECSCAN_<NAME>, else the 
     bucket    the bucket of inputs, outputs and template   (my-specscan-bucket)
     image     the image templates/Dockerfile built         (us-central1-docker.pkg.dev/my-gcp-project/specscan/specscan:latest)
     template  the template spec file                       (gs://BUCKET/specscan/templates/specscan.json)
+    min_confidence  predictions less sure than this are blank in predictions.csv (0: none;
+              README, "Confidence", says how to pick it; confidence.csv keeps them all)
 so that a default is replaced without editing this file (the GPU, machine type and worker
 counts are constants below).
 For example: airflow variables set specscan_bucket my-bucket
@@ -38,6 +40,7 @@ DEFAULTS = {
     'bucket': 'my-specscan-bucket',
     'image': 'us-central1-docker.pkg.dev/my-gcp-project/specscan/specscan:latest',
     'template': '',  # empty: gs://BUCKET/specscan/templates/specscan.json
+    'min_confidence': '0',
 }
 
 
@@ -79,6 +82,7 @@ LAUNCH_BODY = {
             'model_path': '/template/models/efficientnet_lite0.keras',
             'inference_max_batch_size': '64',
             'num_shards': '16',
+            'min_confidence': jinja(setting('min_confidence')),
             # Beam / Dataflow options, passed to the launched program like the job's own
             'dataflow_service_options': GPU,
             'sdk_location': 'container',

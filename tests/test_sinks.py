@@ -5,12 +5,23 @@ import json
 import pyarrow as pa
 
 from transforms.records import RECORD_SCHEMA, Candidate, OcrWord, RowResult
-from transforms.sinks import failure_json, predictions_csv
+from transforms.sinks import confidence_csv, failure_json, output_line, predictions_csv
+
+LINES = [(2, '30', '', '', 0.0), (0, '10', '5.0 gram', '5.0 gram', 0.93456), (1, '20', '', '1.5 litre', 0.41)]
 
 
 def test_predictions_are_written_in_input_order():
-    text = predictions_csv([(2, '30', ''), (0, '10', '5.0 gram'), (1, '20', '1.5 litre')])
-    assert text == 'index,prediction\n10,5.0 gram\n20,1.5 litre\n30,\n'
+    assert predictions_csv(LINES) == 'index,prediction\n10,5.0 gram\n20,\n30,\n'
+
+
+def test_confidence_csv_keeps_held_back_predictions_with_four_decimals():
+    # row 20 was held back by --min_confidence: blank in predictions.csv, listed here
+    assert confidence_csv(LINES) == 'index,prediction,confidence\n10,5.0 gram,0.9346\n20,1.5 litre,0.4100\n30,,0.0000\n'
+
+
+def test_output_line_takes_prediction_chosen_value_and_confidence():
+    result = RowResult(4, '7', 'http://x/a.jpg', '1', 'voltage', '', confidence=0.3, chosen='12.0 volt')
+    assert output_line(result) == (4, '7', '', '12.0 volt', 0.3)
 
 
 def test_failure_line_names_stage_and_reason():

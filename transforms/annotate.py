@@ -49,7 +49,7 @@ def chosen_candidate(result: RowResult) -> Optional[Candidate]:
     """The candidate the prediction was written from: same value and unit, the highest score
     (the first on a tie, as choose.best_candidate breaks them), allowed ones first, then ones
     read in the image before the group's usual value."""
-    parsed = parse_value(result.prediction or '')
+    parsed = parse_value(result.chosen or result.prediction or '')  # held back by --min_confidence too
     if parsed is None:
         return None
     value, unit = parsed
@@ -203,9 +203,10 @@ def _how_chosen(chosen: Optional[Candidate]) -> str:
 
 def _banner_lines(result: RowResult, problem: str):
     chosen = chosen_candidate(result)
-    prediction = result.prediction or '(no prediction)'
+    prediction = result.prediction or (f'(held back: {result.chosen})' if result.chosen else '(no prediction)')
+    confidence = f'  confidence {result.confidence:.2f}' if result.chosen or result.prediction else ''
     lines = [(f'index {result.index}  {result.entity_name}', (235, 235, 235)),
-             (f'prediction: {prediction}' + _how_chosen(chosen), (255, 90, 90)),
+             (f'prediction: {prediction}' + _how_chosen(chosen) + confidence, (255, 90, 90)),
              (_candidates_line(len(_read(result)), _if_read(chosen) is not None), (190, 190, 190))]
     if result.failure_stage:
         lines.append((f'failed at {result.failure_stage}: {result.failure_reason}', (255, 200, 80)))

@@ -63,6 +63,7 @@ class TreeModel:
         self.trees = data['trees']
         self.abstain_below = data.get('abstain_below', {'*': 0.0})
         self.usual_value_score = data.get('usual_value_score', 0.0)
+        self.calibration = data.get('calibration')  # see transforms/confidence.py
 
     def raw(self, features: Sequence[float]) -> float:
         total = self.baseline

@@ -1,5 +1,8 @@
 """PredictRows: bring each row together with what was learned about its image, and choose.
 
+Each chosen value gets its calibrated confidence (transforms/confidence.py); one under
+--min_confidence is held back: blank in predictions.csv, kept as `chosen` in the record.
+
 Images are fetched, decoded, embedded and read once per link; this step joins those results
 back to every row that names the link (CoGroupByKey on the link) and runs the chooser for the
 row's entity. An image that failed anywhere gives each of its rows that failure.
@@ -13,7 +16,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.annotate import annotate, annotated_name
 from transforms.candidates import find_candidates
-from transforms.choose import choose, load_model
+from transforms.choose import CHOOSER_PATH, choose, load_model
+from transforms.confidence import row_confidence
 from transforms.priors import load_priors
 from transforms.records import STAGES, Failure, RejectedRow, RowResult
 
@@ -35,19 +39,23 @@ class PredictRowsFn(beam.DoFn):
     """(link, {rows, facts, ocr, embedding, failures}) -> RowResult for each row of the link."""
 
     def __init__(self, chooser: str = 'learned', annotate_dir: Optional[str] = None, ocr_max_side: int = 4000,
-                 blank_when_unread: bool = False):
+                 blank_when_unread: bool = False, min_confidence: float = 0.0):
         self.chooser = chooser
         self.blank_when_unread = blank_when_unread
+        self.min_confidence = min_confidence
         self.annotate_dir = annotate_dir
         self.ocr_max_side = ocr_max_side
         self.annotated = beam.metrics.Metrics.counter('PredictRows', 'images_annotated')
         self.predicted = beam.metrics.Metrics.counter('PredictRows', 'rows_predicted')
         self.no_candidate = beam.metrics.Metrics.counter('PredictRows', 'rows_without_candidate')
         self.failed = beam.metrics.Metrics.counter('PredictRows', 'rows_failed')
+        self.held_back = beam.metrics.Metrics.counter('PredictRows', 'rows_held_back_below_min_confidence')
 
     def setup(self):
         self.priors = load_priors()
-        self.model = load_model() if self.chooser == 'learned' else None
+        # the learned model and its calibration give every row its confidence, whichever chooser chose
+        self.confidence_model = load_model() if CHOOSER_PATH.exists() else None
+        self.model = self.confidence_model if self.chooser == 'learned' else None
 
     def process(self, element):
         link, joined = element
@@ -99,8 +107,11 @@ class PredictRowsFn(beam.DoFn):
             failure = Failure.from_error('choose', error)
             fields.update(failure_stage=failure.stage, failure_reason=failure.reason)
             return RowResult(prediction='', **fields)
-        (self.predicted if prediction else self.no_candidate).inc()
-        return RowResult(prediction=prediction, candidates=candidates,
+        confidence = row_confidence(candidates, prediction, row.entity_name, self.confidence_model,
+                                    scored if self.model is None else ())
+        kept = prediction if confidence >= self.min_confidence else ''
+        (self.predicted if kept else self.held_back if prediction else self.no_candidate).inc()
+        return RowResult(prediction=kept, confidence=confidence, chosen=prediction, candidates=candidates,
                          choose_seconds=time.perf_counter() - started, **fields)
 
 
@@ -109,9 +120,9 @@ class PredictRows(beam.PTransform):
     annotating) -> RowResult; with `annotate_dir`, each row's annotated image is written there."""
 
     def __init__(self, chooser: str = 'learned', annotate_dir: Optional[str] = None, ocr_max_side: int = 4000,
-                 blank_when_unread: bool = False):
+                 blank_when_unread: bool = False, min_confidence: float = 0.0):
         super().__init__()
-        self.fn = PredictRowsFn(chooser, annotate_dir, ocr_max_side, blank_when_unread)
+        self.fn = PredictRowsFn(chooser, annotate_dir, ocr_max_side, blank_when_unread, min_confidence)
 
     def expand(self, keyed):
         return (keyed

@@ -146,7 +146,9 @@ class RowResult:
     image_link: str
     group_id: str
     entity_name: str
-    prediction: str
+    prediction: str          # as in predictions.csv: blank under --min_confidence
+    confidence: float = 0.0  # calibrated probability that `chosen` is right (transforms/confidence.py)
+    chosen: str = ''         # the chooser's value, before --min_confidence (as in confidence.csv)
     image_source: str = ''
     image_width: int = 0
     image_height: int = 0

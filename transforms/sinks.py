@@ -1,9 +1,11 @@
-"""Sinks: sharded Parquet of every RowResult, failures as JSON lines, and predictions.csv.
+"""Sinks: sharded Parquet of every RowResult, failures as JSON lines, predictions.csv and
+confidence.csv.
 
-predictions.csv must list every input index in input order, so all (ordinal, index,
-prediction) triples are gathered in one place and written as one file: for the 131k-row
-challenge CSV that is a few megabytes. It is written under a temporary name and renamed,
-so a reader never sees half a file.
+predictions.csv (the challenge's index,prediction) and confidence.csv (index,prediction,
+confidence: the chooser's value before --min_confidence and its calibrated confidence) must
+list every input index in input order, so one small line per row is gathered in one place and
+both files are written from it: for the 131k-row challenge CSV that is a few megabytes. Each is
+written under a temporary name and renamed, so a reader never sees half a file.
 """
 import csv
 import io
@@ -15,17 +17,34 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.records import RECORD_SCHEMA, RowResult
 
 PREDICTIONS_FILE = 'predictions.csv'
+CONFIDENCE_FILE = 'confidence.csv'
 RECORDS_DIR = 'records'
 FAILURES_DIR = 'failures'
 
 
-def predictions_csv(rows) -> str:
-    """(ordinal, index, prediction) triples -> the CSV text, in input order."""
+def output_line(result: RowResult) -> tuple:
+    """What the two CSVs need of a row: (ordinal, index, prediction, chosen, confidence)."""
+    return result.ordinal, result.index, result.prediction, result.chosen, result.confidence
+
+
+def predictions_csv(lines) -> str:
+    """output_line tuples -> predictions.csv's text, in input order."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator='\n')
     writer.writerow(('index', 'prediction'))
-    for _, index, prediction in sorted(rows):
+    for _, index, prediction, *_ in sorted(lines):
         writer.writerow((index, prediction))
+    return out.getvalue()
+
+
+def confidence_csv(lines) -> str:
+    """output_line tuples -> confidence.csv's text, in input order: every prediction the chooser
+    made (also those --min_confidence held back) with its confidence, 4 decimals."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator='\n')
+    writer.writerow(('index', 'prediction', 'confidence'))
+    for _, index, _, chosen, confidence in sorted(lines):
+        writer.writerow((index, chosen, f'{confidence if chosen else 0.0:.4f}'))
     return out.getvalue()
 
 
@@ -45,20 +64,23 @@ def write_file_atomically(path: str, text: str) -> None:
 
 
 class WritePredictionsFn(beam.DoFn):
-    """The gathered (ordinal, index, prediction) list -> predictions.csv; yields its path."""
+    """The gathered output_line list -> predictions.csv and confidence.csv in `output`; yields
+    their paths."""
 
-    def __init__(self, path: str):
-        self.path = path
+    def __init__(self, output: str):
+        self.output = output
         self.rows_written = beam.metrics.Metrics.counter('WriteOutputs', 'prediction_rows_written')
 
-    def process(self, rows):
-        write_file_atomically(self.path, predictions_csv(rows))
-        self.rows_written.inc(len(rows))
-        yield self.path
+    def process(self, lines):
+        for name, render in ((PREDICTIONS_FILE, predictions_csv), (CONFIDENCE_FILE, confidence_csv)):
+            path = FileSystems.join(self.output, name)
+            write_file_atomically(path, render(lines))
+            yield path
+        self.rows_written.inc(len(lines))
 
 
 class WriteOutputs(beam.PTransform):
-    """PCollection[RowResult] -> records/*.parquet, failures/*.jsonl and predictions.csv."""
+    """PCollection[RowResult] -> records/*.parquet, failures/*.jsonl, predictions.csv and confidence.csv."""
 
     def __init__(self, output: str, num_shards: int = 0):
         super().__init__()
@@ -78,8 +100,7 @@ class WriteOutputs(beam.PTransform):
                         FileSystems.join(self.output, FAILURES_DIR, 'part'), file_name_suffix='.jsonl',
                         num_shards=self.num_shards))
         predictions = (results
-                       | 'PredictionLine' >> beam.Map(lambda r: (r.ordinal, r.index, r.prediction))
+                       | 'PredictionLine' >> beam.Map(output_line)
                        | 'GatherPredictions' >> beam.combiners.ToList()
-                       | 'WritePredictions' >> beam.ParDo(
-                           WritePredictionsFn(FileSystems.join(self.output, PREDICTIONS_FILE))))
+                       | 'WritePredictions' >> beam.ParDo(WritePredictionsFn(self.output)))
         return {'records': records, 'failures': failures, 'predictions': predictions}
