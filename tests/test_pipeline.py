@@ -61,6 +61,15 @@ def test_run_writes_every_output(drawn_job, tmp_path, model_path):
         predictions = list(csv.DictReader(handle))
     assert [p['index'] for p in predictions] == list(truth)  # every row, input order
     assert {p['index']: p['prediction'] for p in predictions} == truth
+    with open(output / 'confidence.csv', newline='') as handle:
+        assert handle.readline() == 'index,prediction,confidence\n'
+        handle.seek(0)
+        confidence = list(csv.DictReader(handle))
+    assert [c['index'] for c in confidence] == list(truth)
+    assert {c['index']: c['prediction'] for c in confidence} == truth  # --min_confidence 0 holds nothing back
+    for row in confidence:  # 4 decimals in [0, 1]; 0 exactly where nothing was predicted
+        assert len(row['confidence'].split('.')[1]) == 4
+        assert (0 < float(row['confidence']) <= 1) if row['prediction'] else row['confidence'] == '0.0000'
 
     records = pq.read_table(sorted(glob.glob(str(output / 'records' / '*.parquet')))).to_pylist()
     assert sorted(r['index'] for r in records) == sorted(truth)
@@ -70,13 +79,14 @@ def test_run_writes_every_output(drawn_job, tmp_path, model_path):
     assert any(c['unit'] == 'gram' and c['allowed'] for c in by_index['100']['candidates'])
     assert 'Net Wt' in by_index['100']['ocr_text']
     assert by_index['100']['ocr_seconds'] > 0 and by_index['100']['inference_seconds'] > 0
+    assert {c['index']: float(c['confidence']) for c in confidence} == {i: r['confidence'] for i, r in by_index.items()}
 
     failures = [json.loads(line) for path in glob.glob(str(output / 'failures' / '*'))
                 for line in open(path)]
     assert {(f['index'], f['stage']) for f in failures} == {('104', 'decode'), ('105', 'read')}
 
     assert summary['rows_in'] == len(truth)
-    assert summary['predictions_made'] == 3
+    assert summary['predictions_made'] == 3 and summary['predictions_held_back'] == 0
     assert summary['failures_by_stage'] == {'decode': 1, 'read': 1}
     assert summary['images_by_source'] == {'cache': 4} and summary['images'] == 4
     assert 0 <= summary['seconds_after_last_image'] < summary['wall_seconds']  # the join, choose and write
@@ -100,6 +110,14 @@ def test_help_lists_every_option(capsys):
     assert main(['--help']) == 0
     shown = capsys.readouterr().out
     assert all(f'--{action.dest}' in shown for action in option_actions())
+
+
+@pytest.mark.parametrize('value', ['1.5', '-0.1'])
+def test_min_confidence_outside_0_to_1_stops_with_one_line(drawn_job, tmp_path, model_path, capsys, value):
+    from pipeline.run import main
+    input_path, images_dir, _ = drawn_job
+    assert main(argv(input_path, images_dir, str(tmp_path / 'out'), model_path) + [f'--min_confidence={value}']) == 2
+    assert '--min_confidence' in capsys.readouterr().err
 
 
 def test_wrong_header_stops_with_one_line(tmp_path, capsys):

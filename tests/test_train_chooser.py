@@ -102,9 +102,17 @@ def test_two_sets_train_together_and_are_reported_apart(drawn_run, tmp_path, cap
         with open(tmp_path / 'cv' / f'{name}.csv', newline='') as handle:
             written = list(csv.DictReader(handle))
         assert [row['index'] for row in written] == [row['index'] for row in read_labels(str(path))]
+        with open(tmp_path / 'cv' / f'{name}-confidence.csv', newline='') as handle:
+            confident = list(csv.DictReader(handle))
+        assert [(row['index'], row['prediction']) for row in confident] == \
+            [(row['index'], row['prediction']) for row in written]  # no abstention undone
+        assert all(0 <= float(row['confidence']) <= 1 and (row['prediction'] or row['confidence'] == '0.0000')
+                   for row in confident)
     assert f'  {drawn_run.name}:' in printed and '  other:' in printed and '  all sets:' in printed
-    assert 'mix-weighted F1' in printed
+    assert 'mix-weighted F1' in printed and 'expected calibration error' in printed
+    assert 'the surest half of the rows' in printed and 'all sets, mix-weighted:' in printed
     model = TreeModel(json.loads(out.read_text()))
+    assert model.calibration['method'] == 'platt' and '*' in model.calibration['families']
     assert set(model.abstain_below) >= {'*'} and all(0 <= t <= 1 for t in model.abstain_below.values())
 
 

@@ -1,0 +1,217 @@
+"""Confidence: calibration per entity family, its fit, the operating points, and --min_confidence."""
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from pipeline import train_chooser
+from pipeline.evaluate import confidence_result, expected_calibration_error, main as evaluate_main
+from transforms.candidates import find_candidates
+from transforms.choose import choose, load_model
+from transforms.confidence import calibrate, family_of, logit, row_confidence
+from transforms.predict import FACTS, EMBEDDING, FAILURES, OCR, ROWS, PredictRowsFn
+from transforms.priors import load_priors
+from transforms.records import ImageFacts, OcrResult, OcrWord, Row
+
+CALIBRATION = {'method': 'platt', 'families': {'dimensions': {'slope': 1.0, 'intercept': -2.0},
+                                               '*': {'slope': 2.0, 'intercept': 0.0}}}
+
+
+@pytest.fixture(scope='module')
+def priors():
+    return load_priors()
+
+
+def line_words(*lines):
+    """OcrWords laid out line by line, 20 px high."""
+    out = []
+    for number, line in enumerate(lines):
+        left = 0
+        for text in line:
+            out.append(OcrWord(text, left, number * 100, 10 * len(text), 20, 90.0, number, 'ppocrv6'))
+            left += 10 * len(text) + 10
+    return tuple(out)
+
+
+# --- applying a calibration ---
+
+def test_each_family_has_its_own_curve():
+    assert family_of('depth') == family_of('width') == 'dimensions' and family_of('voltage') == '*'
+    z = logit(0.8)
+    assert calibrate(CALIBRATION, 'height', 0.8) == pytest.approx(1 / (1 + math.exp(-(z - 2.0))))
+    assert calibrate(CALIBRATION, 'item_weight', 0.8) == pytest.approx(1 / (1 + math.exp(-2 * z)))
+    assert calibrate(CALIBRATION, 'height', 0.8) < 0.8 < calibrate(CALIBRATION, 'item_weight', 0.8)
+
+
+def test_calibration_is_monotone_and_stays_a_probability():
+    values = [calibrate(CALIBRATION, 'voltage', s) for s in (0.0, 0.01, 0.3, 0.7, 0.99, 1.0)]
+    assert values == sorted(values) and 0.0 <= values[0] and values[-1] <= 1.0
+    assert calibrate(None, 'voltage', 0.42) == 0.42  # no calibration shipped: the score itself
+
+
+def test_a_row_without_prediction_has_confidence_zero(priors):
+    model = load_model()
+    scored = find_candidates(line_words(['Net', 'Wt', '500', 'g']), 'item_weight', '7', 800, 600, priors)
+    prediction, candidates = choose(scored, 'item_weight', '7', priors, model)
+    assert prediction and row_confidence(candidates, prediction, 'item_weight', model) > 0.5
+    assert row_confidence(candidates, '', 'item_weight', model) == 0.0
+    assert row_confidence(candidates, prediction, 'item_weight', None) == 0.0
+
+
+def test_learned_confidence_is_the_calibrated_score_of_the_chosen_candidate(priors):
+    model = load_model()
+    scored = find_candidates(line_words(['Net', 'Wt', '500', 'g'], ['Serving', '40', 'g']), 'item_weight', '7',
+                             800, 600, priors)
+    prediction, candidates = choose(scored, 'item_weight', '7', priors, model)
+    best = max((c for c in candidates if c.allowed), key=lambda c: c.score)
+    assert row_confidence(candidates, prediction, 'item_weight', model) == \
+        round(calibrate(model.calibration, 'item_weight', best.score), 4)
+
+
+def test_rule_chooser_gets_the_models_confidence_in_the_candidate_it_took(priors):
+    """Rule scores are not probabilities: the confidence comes from the learned model's score
+    of the same candidate."""
+    model = load_model()
+    scored = find_candidates(line_words(['Output', '12V']), 'voltage', '7', 800, 600, priors)
+    prediction, candidates = choose(scored, 'voltage', '7', priors, None)
+    rule = [c for c in candidates if c.allowed][0]
+    assert rule.score > 1.0  # a rule score, not a probability
+    confidence = row_confidence(candidates, prediction, 'voltage', model, scored)
+    assert confidence == round(calibrate(model.calibration, 'voltage', model.probability(scored[0].features)), 4)
+    assert 0.0 < confidence < 1.0
+
+
+# --- fitting it (make train) ---
+
+def synthetic(rate_by_family: dict, n: int = 200, seed: int = 0):
+    """Rows scored 0.9 whose chosen value is right at the family's rate, and rows scored 0.2
+    right a quarter as often."""
+    rng = np.random.default_rng(seed)
+    labels, scores = [], {}
+    for entity, rate in rate_by_family.items():
+        for i in range(n):
+            index = f'{entity}:{i}'
+            score = 0.9 if i % 2 else 0.2
+            right = rng.random() < (rate if score == 0.9 else rate / 4)
+            labels.append({'index': index, 'entity_name': entity, 'entity_value': '5.0 gram' if right else '7.0 gram'})
+            scores[index] = (entity, score, '5.0 gram')
+    return labels, scores
+
+
+def test_fit_calibration_learns_each_familys_own_rate():
+    labels, scores = synthetic({'depth': 0.5, 'item_weight': 0.9}, n=400)
+    calibration = train_chooser.fit_calibration(labels, scores)
+    assert set(calibration['families']) == {'dimensions', '*'}
+    assert calibrate(calibration, 'depth', 0.9) == pytest.approx(0.5, abs=0.07)
+    assert calibrate(calibration, 'item_weight', 0.9) == pytest.approx(0.9, abs=0.05)
+    assert calibrate(calibration, 'item_weight', 0.2) == pytest.approx(0.225, abs=0.07)
+
+
+def test_a_family_with_too_few_rows_falls_back_to_every_other_entity():
+    labels, scores = synthetic({'item_weight': 0.8}, n=200)
+    few, few_scores = synthetic({'width': 0.1}, n=train_chooser.CALIBRATION_MIN_ROWS - 2)
+    calibration = train_chooser.fit_calibration(labels + few, dict(scores, **few_scores))
+    assert 'dimensions' not in calibration['families']
+    assert calibrate(calibration, 'width', 0.9) == calibrate(calibration, 'item_weight', 0.9)
+    all_right = [dict(label, entity_value='5.0 gram') for label in labels]
+    assert train_chooser.fit_calibration(all_right, scores)['families'] == {
+        '*': {'slope': 1.0, 'intercept': 0.0, 'rows': 0}}  # nothing to fit: the score itself
+
+
+def test_a_blank_label_makes_the_prediction_wrong_in_the_fit():
+    labels, scores = synthetic({'voltage': 0.9}, n=200)
+    blanked = [dict(label, entity_value='') for label in labels]
+    blanked[0]['entity_value'] = '5.0 gram'  # one right, so there is something to fit
+    assert calibrate(train_chooser.fit_calibration(blanked, scores), 'voltage', 0.9) < 0.05
+
+
+# --- operating points and calibration error (pipeline.evaluate) ---
+
+SAMPLE = [('1', 'item_weight', '5.0 gram', '5.0 gram', 0.95), ('2', 'item_weight', '6.0 gram', '6.0 gram', 0.95),
+        ('3', 'item_weight', '7.0 gram', '8.0 gram', 0.75), ('4', 'width', '1.0 inch', '1.0 inch', 0.55),
+        ('5', 'width', '', '2.0 inch', 0.35), ('6', 'width', '3.0 inch', '', 0.0)]
+
+
+def labels_and_chosen(rows=SAMPLE):
+    labels = [{'index': i, 'entity_name': e, 'entity_value': truth} for i, e, truth, _, _ in rows]
+    return labels, {i: (p, c) for i, _, _, p, c in rows}
+
+
+def test_precision_coverage_and_calibration_error_worked_out_by_hand():
+    labels, chosen = labels_and_chosen()
+    result = confidence_result(labels, chosen)
+    assert result['predicted'] == 5 and result['coverage'] == round(5 / 6, 4) and result['precision'] == 0.6
+    # 0.9-1.0: 2 rows, conf 0.95, right 1.0; 0.7-0.8: 1 row, 0.75 vs 0; 0.5-0.6: 0.55 vs 1; 0.3-0.4: 0.35 vs 0
+    assert result['ece'] == round((2 * 0.05 + 0.75 + 0.45 + 0.35) / 5, 4)
+    assert result['at_confidence'][0.9] == {'precision': 1.0, 'coverage': round(2 / 6, 4)}
+    assert result['at_confidence'][0.7] == {'precision': round(2 / 3, 4), 'coverage': 0.5}
+    assert result['at_confidence'][0.5] == {'precision': 0.75, 'coverage': round(4 / 6, 4)}
+    assert result['at_precision'][0.98] == {'coverage': round(2 / 6, 4), 'threshold': 0.95}
+    assert result['precision_at_half'] == {'precision': round(2 / 3, 4), 'coverage': 0.5}
+    assert result['ece_by_family'] == {'dimensions': round((0.45 + 0.35) / 2, 4),
+                                       '*': round((2 * 0.05 + 0.75) / 3, 4)}
+
+
+def test_mix_weighted_points_weigh_rows_by_the_test_sets_mix():
+    labels, chosen = labels_and_chosen()
+    plain, weighted = confidence_result(labels, chosen), confidence_result(labels, chosen, weighted=True)
+    # width outweighs item_weight in the test mix, and the widths are the less sure rows
+    assert weighted['at_confidence'][0.9]['coverage'] < plain['at_confidence'][0.9]['coverage']
+    assert weighted['precision'] < plain['precision']
+
+
+def test_ece_is_zero_when_confidence_matches_the_share_right():
+    items = [(0.75, True, 1.0)] * 3 + [(0.75, False, 1.0)] + [(0.25, False, 1.0)] * 3 + [(0.25, True, 1.0)]
+    assert expected_calibration_error(items) == 0.0
+
+
+def test_evaluate_reads_the_confidence_csv_beside_the_predictions(tmp_path, capsys):
+    labels, chosen = labels_and_chosen()
+    with open(tmp_path / 'labels.csv', 'w', newline='') as handle:
+        writer = csv.writer(handle)
+        writer.writerow(('index', 'entity_name', 'entity_value'))
+        writer.writerows((row['index'], row['entity_name'], row['entity_value']) for row in labels)
+    with open(tmp_path / 'predictions.csv', 'w', newline='') as handle:
+        csv.writer(handle).writerows([('index', 'prediction')] + [(i, p if c >= 0.9 else '') for i, (p, c) in chosen.items()])
+    assert evaluate_main(['--labels', str(tmp_path / 'labels.csv'), '--predictions', str(tmp_path / 'predictions.csv')]) == 0
+    assert 'confidence' not in capsys.readouterr().out  # no confidence.csv: F1 only
+    with open(tmp_path / 'confidence.csv', 'w', newline='') as handle:
+        csv.writer(handle).writerows([('index', 'prediction', 'confidence')] + [(i, p, f'{c:.4f}') for i, (p, c) in chosen.items()])
+    assert evaluate_main(['--labels', str(tmp_path / 'labels.csv'), '--predictions', str(tmp_path / 'predictions.csv')]) == 0
+    printed = capsys.readouterr().out
+    assert 'F1 0.5714' in printed  # predictions.csv as held back at 0.9: 2 right of 2 predicted, 5 labelled
+    assert 'precision 0.98: coverage 33.3% (confidence >= 0.9500)' in printed
+    assert 'confidence, mix-weighted' in printed
+
+
+# --- --min_confidence in the job ---
+
+def predict(min_confidence: float, chooser: str = 'learned'):
+    fn = PredictRowsFn(chooser=chooser, min_confidence=min_confidence)
+    fn.setup()
+    row = Row(0, '1', 'https://x/a.jpg', '7', 'item_weight')
+    joined = {ROWS: [row], FACTS: [ImageFacts('https://x/a.jpg', 'cache', 800, 600, 0.0, 0.0)],
+              OCR: [OcrResult(line_words(['Net', 'Wt', '500', 'g']), 0.1)], EMBEDDING: [], FAILURES: []}
+    (result,) = fn.process(('https://x/a.jpg', joined))
+    return result
+
+
+def test_min_confidence_holds_back_a_prediction_but_keeps_it_with_its_confidence():
+    kept = predict(0.0)
+    assert kept.prediction == kept.chosen and kept.prediction.endswith('gram') and 0 < kept.confidence <= 1
+    held = predict(min(1.0, kept.confidence + 0.0001))
+    assert held.prediction == '' and held.chosen == kept.chosen and held.confidence == kept.confidence
+    assert predict(kept.confidence).prediction == kept.prediction  # at the threshold it is kept
+    assert predict(0.0, chooser='rules').confidence > 0
+
+
+def test_the_summary_counts_predictions_held_back():
+    from pipeline.summary import format_summary
+    summary = {'output': 'out', 'rows_in': 10, 'predictions_made': 6, 'predictions_held_back': 3,
+               'failures_by_stage': {}, 'failures_by_kind': {}, 'images': 10, 'images_resumed': 0,
+               'images_by_source': {'cache': 10}, 'stage_seconds': {}, 'wall_seconds': 1.0,
+               'seconds_after_last_image': None}
+    text = format_summary(summary)
+    assert text.startswith('specscan: 10 rows, 6 predictions (3 more held back under --min_confidence), 10 images')
+    assert 'held back' not in format_summary(dict(summary, predictions_held_back=0))
