@@ -1,13 +1,18 @@
-"""The HTML report of a run: F1 by entity, the kinds of error, and a gallery of wrong rows.
+"""The HTML report of a run: F1 by entity, the kinds of error, how far its confidences hold,
+and a gallery of wrong rows.
 
     python -m pipeline.report --labels labels.csv --predictions OUT/predictions.csv \
-        --records OUT --out report.html [--images_dir D] [--annotate_dir A] [--gallery 60]
+        --records OUT --out report.html [--images_dir D] [--annotate_dir A] [--gallery 60] \
+        [--confidence CONFIDENCE.csv]
 
 One self-contained page (styles, the tiny script and the thumbnails are inline; it loads
 nothing from anywhere, so it can be mailed or opened offline). Scores are
 pipeline/evaluate.py's, error kinds pipeline/errors.py's, so the page never disagrees with
 those commands. It stays small however large the run: thumbnails only in the gallery
-(--gallery rows, 320 px JPEG), a collapsed table of at most TABLE_ROWS wrong rows.
+(--gallery rows, 320 px JPEG), a collapsed table of at most TABLE_ROWS wrong rows. The
+confidence section (records with confidences: every run since they exist) has the operating
+points pipeline/evaluate.py prints and one PNG drawn with matplotlib: the precision-coverage
+curve and the reliability diagram.
 """
 import argparse
 import base64
@@ -20,7 +25,8 @@ from collections import Counter, defaultdict
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.errors import CATEGORIES, classify
-from pipeline.evaluate import evaluate, read_labels, read_predictions
+from pipeline.evaluate import (CONFIDENCE_LEVELS, PRECISION_TARGETS, confidence_result, evaluate, read_confidence, read_labels,
+                               read_predictions)
 from pipeline.summary import read_records
 from transforms.annotate import OCR_MAX_SIDE, annotate, annotated_name
 from transforms.fetch import cache_name
@@ -33,6 +39,7 @@ NO_RECORD = 'no record'
 UNLABELLED = 'prediction without a label'
 COLUMNS = ('ordinal', 'index', 'image_link', 'group_id', 'entity_name', 'prediction', 'image_width',
            'image_height', 'ocr_text', 'candidates', 'failure_stage', 'failure_reason')
+CONFIDENCE_COLUMNS = ('chosen', 'confidence')  # absent from records written before confidences
 KIND_NOTES = {
     'label unmatchable': 'the label is a range: no prediction can match',
     'image failed': 'the image could not be fetched, decoded or read',
@@ -55,9 +62,9 @@ def _is_local(path: str) -> bool:
 
 
 def _check_inputs(args) -> None:
-    for name in ('labels', 'predictions'):
+    for name in ('labels', 'predictions', 'confidence'):
         path = getattr(args, name)
-        if not os.path.isfile(path):
+        if path and not os.path.isfile(path):
             raise InputError(f'--{name}: no such file: {path}')
     for name in ('records', 'images_dir', 'annotate_dir'):
         path = getattr(args, name)
@@ -67,7 +74,10 @@ def _check_inputs(args) -> None:
 
 def load_records(path: str) -> dict:
     """index -> record dict (no embeddings: they are most of a record's bytes)."""
-    records = read_records(path, COLUMNS).to_pylist()
+    try:
+        records = read_records(path, COLUMNS + CONFIDENCE_COLUMNS).to_pylist()
+    except (KeyError, ValueError):  # an older run's records, without confidences
+        records = read_records(path, COLUMNS).to_pylist()
     if not records:
         raise InputError(f'--records: no records/*.parquet under {path}')
     return {record['index']: record for record in records}
@@ -75,7 +85,7 @@ def load_records(path: str) -> dict:
 
 def result_from_record(record: dict) -> RowResult:
     """A RowResult with what annotate() needs, from a Parquet record."""
-    fields = {name: record[name] for name in COLUMNS if name != 'candidates'}
+    fields = {name: record[name] for name in COLUMNS + CONFIDENCE_COLUMNS if name != 'candidates' and name in record}
     return RowResult(candidates=tuple(Candidate(**c) for c in record.get('candidates') or ()), **fields)
 
 
@@ -130,6 +140,94 @@ def pick_gallery(wrong: list, limit: int) -> list:
         depth += 1
     rank = {kind: i for i, kind in enumerate(order)}
     return sorted(picked, key=lambda row: (rank[row['kind']], row['ordinal']))
+
+
+def confidences(labels: list, records: dict, confidence_path: str = None):
+    """(plain, mix-weighted) confidence_result of the labelled rows' recorded confidences (or
+    those of a confidence.csv), or None when no row has a chosen value (an older run, or
+    nothing predicted)."""
+    if confidence_path:
+        chosen = read_confidence(confidence_path)
+    else:
+        chosen = {index: (record.get('chosen') or '', record.get('confidence') or 0.0)
+                  for index, record in records.items()}
+    if not any(prediction for prediction, _ in chosen.values()):
+        return None
+    return confidence_result(labels, chosen), confidence_result(labels, chosen, weighted=True)
+
+
+def confidence_chart(plain: dict, weighted: dict) -> str:
+    """data: URI of a PNG: the precision-coverage curve (plain and mix-weighted) beside the
+    reliability diagram (share right per bin of confidence against the diagonal)."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+    figure = Figure(figsize=(10, 3.8), dpi=100)
+    curve_axes, bins_axes = figure.subplots(1, 2)
+    for result, name, style in ((plain, 'rows', '-'), (weighted, 'mix-weighted', '--')):
+        points = result['curve']
+        curve_axes.plot([p[1] for p in points], [p[2] for p in points], style, color='#3b7dd8', label=name)
+    for target in PRECISION_TARGETS:
+        curve_axes.axhline(target, color='#999', linewidth=0.6, linestyle=':')
+    lowest = min([p[2] for p in plain['curve'] + weighted['curve']] + [0.5])
+    curve_axes.set(xlim=(0, 1), ylim=(max(0.0, lowest - 0.02), 1.005), xlabel='coverage (share of rows kept)',
+                   ylabel='precision', title='keeping the surest predictions')
+    curve_axes.legend(loc='lower left')
+    filled = [b for b in plain['bins'] if b['rows']]
+    bins_axes.bar([(b['low'] + b['high']) / 2 for b in filled], [b['right'] for b in filled], width=0.09,
+                  color='#3b7dd8', alpha=0.8, label='share right')
+    bins_axes.plot([0, 1], [0, 1], color='#d9534f', linewidth=1, label='perfectly calibrated')
+    bins_axes.plot([b['confidence'] for b in filled], [b['right'] for b in filled], 'o', color='#222', markersize=3)
+    for b in filled:
+        bins_axes.annotate(str(b['rows']), ((b['low'] + b['high']) / 2, min(b['right'] + 0.02, 0.97)),
+                           ha='center', fontsize=7, color='#555')
+    bins_axes.set(xlim=(0, 1), ylim=(0, 1), xlabel='confidence (10 bins; rows above each bar)',
+                  ylabel='share right', title=f"reliability: expected calibration error {plain['ece']:.3f}")
+    bins_axes.legend(loc='upper left')
+    figure.tight_layout()
+    out = io.BytesIO()
+    figure.savefig(out, format='png')
+    return 'data:image/png;base64,' + base64.b64encode(out.getvalue()).decode('ascii')
+
+
+def _percent_or_dash(value) -> str:
+    return '-' if value is None else f'{value:.4f}'
+
+
+def _confidence_rows(plain: dict, weighted: dict) -> str:
+    """Measure, rows, mix-weighted: one table row each."""
+    def cells(name, pick):
+        return f'<tr><td>{_e(name)}</td><td class="n">{pick(plain)}</td><td class="n">{pick(weighted)}</td></tr>'
+    lines = [cells('predictions kept at confidence 0 (coverage · precision)',
+                   lambda r: f"{r['coverage']:.1%} · {_percent_or_dash(r['precision'])}"),
+             cells('expected calibration error', lambda r: f"{r['ece']:.4f}")]
+    for family, name in (('dimensions', 'height, depth, width'), ('*', 'other entities')):
+        lines.append(cells(f'expected calibration error, {name}',
+                           lambda r, f=family: _percent_or_dash(r['ece_by_family'].get(f))))
+    for level in CONFIDENCE_LEVELS:
+        lines.append(cells(f'confidence ≥ {level} (coverage · precision)', lambda r, lv=level: (
+            f"{r['at_confidence'][lv]['coverage']:.1%} · {_percent_or_dash(r['at_confidence'][lv]['precision'])}")))
+    for target in PRECISION_TARGETS:
+        lines.append(cells(f'precision {target:.2f}: coverage (at confidence ≥)', lambda r, t=target: (
+            f"{r['at_precision'][t]['coverage']:.1%} (≥ {_percent_or_dash(r['at_precision'][t]['threshold'])})")))
+    lines.append(cells('the surest half of the rows: precision',
+                       lambda r: _percent_or_dash((r['precision_at_half'] or {}).get('precision'))))
+    return '\n'.join(lines)
+
+
+def _confidence_section(confidence) -> str:
+    if confidence is None:
+        return ('<h2>Confidence</h2>\n<p class="muted" id="confidence">These records hold no confidences '
+                '(a run from before they were recorded, or nothing predicted).</p>')
+    plain, weighted, chart = confidence
+    return f"""<h2>Confidence</h2>
+<p class="muted">Each prediction's calibrated probability of being right (<code>confidence.csv</code>). Keeping only the
+predictions at or above a threshold (<code>--min_confidence</code>) trades coverage, the share of all rows that keep a
+value, for precision. Pick the threshold from the row <i>precision P: coverage</i> for the precision your catalogue
+needs, on labelled rows like yours. Mix-weighted: rows weighted to the official test set's entity mix.</p>
+<table id="confidence"><tr><th></th><th>rows</th><th>mix-weighted</th></tr>
+{_confidence_rows(plain, weighted)}
+</table>
+<p><img id="confidence-chart" src="{chart}" width="1000" height="380"
+alt="precision against coverage, and share right against confidence"></p>"""
 
 
 def _read(path: str):
@@ -272,9 +370,10 @@ def _table(wrong: list) -> str:
             f'{rows}</table></details>')
 
 
-def render(scores: dict, rows: list, gallery: list, sources: dict) -> str:
-    """The page, from score(), analyse_rows(), the picked rows with their thumbnails, and the
-    input paths (shown so the reader knows which run it describes)."""
+def render(scores: dict, rows: list, gallery: list, sources: dict, confidence=None) -> str:
+    """The page, from score(), analyse_rows(), the picked rows with their thumbnails, the input
+    paths (shown so the reader knows which run it describes) and (plain, mix-weighted,
+    chart) of the confidences, or None."""
     overall = scores['all']
     kinds = Counter(row['kind'] for row in rows)
     wrong = [row for row in rows if row['kind'] != 'right']
@@ -311,6 +410,7 @@ def render(scores: dict, rows: list, gallery: list, sources: dict) -> str:
 <table id="kinds"><tr><th>kind</th><th>rows</th><th>of wrong</th><th>of all rows</th><th></th><th>what</th></tr>
 {_kind_rows(kinds, len(rows))}
 </table>
+{_confidence_section(confidence)}
 <h2>Wrong rows ({len(gallery)} of {len(wrong)})</h2>
 <p class="muted">The chosen candidate is boxed in red, the others in grey; taken in turn from each kind.</p>
 <div class="gallery" id="gallery">
@@ -323,7 +423,8 @@ def render(scores: dict, rows: list, gallery: list, sources: dict) -> str:
 
 
 def build_report(labels_path: str, predictions_path: str, records_path: str, images_dir=None,
-                 annotate_dir=None, gallery: int = 60, ocr_max_side: int = OCR_MAX_SIDE) -> str:
+                 annotate_dir=None, gallery: int = 60, ocr_max_side: int = OCR_MAX_SIDE,
+                 confidence_path: str = None) -> str:
     """The report's HTML; raises InputError on a missing or empty input."""
     labels = read_labels(labels_path)
     if labels and not {'index', 'entity_name', 'entity_value'} <= set(labels[0]):
@@ -337,8 +438,14 @@ def build_report(labels_path: str, predictions_path: str, records_path: str, ima
     picked = pick_gallery([row for row in rows if row['kind'] != 'right'], max(0, gallery))
     thumbnails = [(row, thumbnail_for(row, images_dir, annotate_dir, ocr_max_side)) for row in picked]
     sources = {'labels': labels_path, 'predictions': predictions_path, 'records': records_path,
-               'images': images_dir, 'annotated': annotate_dir}
-    return render(score(labels, predictions), rows, thumbnails, sources)
+               'images': images_dir, 'annotated': annotate_dir, 'confidence': confidence_path}
+    try:
+        confidence = confidences(labels, records, confidence_path)
+    except (KeyError, ValueError):
+        raise InputError(f'--confidence: {confidence_path} needs the columns index, prediction, confidence') from None
+    if confidence is not None:
+        confidence += (confidence_chart(*confidence),)
+    return render(score(labels, predictions), rows, thumbnails, sources, confidence)
 
 
 def main(argv=None) -> int:
@@ -350,13 +457,16 @@ def main(argv=None) -> int:
     parser.add_argument('--images_dir', help='The image cache the run read (files named by the link).')
     parser.add_argument('--annotate_dir', help="The run's --annotate_dir: annotated images are taken from there.")
     parser.add_argument('--gallery', type=int, default=60, help='Wrong rows shown with their image.')
+    parser.add_argument('--confidence', help='A confidence.csv whose confidences the confidence section shows '
+                                             '(default: those in the records), e.g. cross-validated ones from '
+                                             'python -m pipeline.train_chooser --cv_predictions.')
     parser.add_argument('--ocr_max_side', type=int, default=OCR_MAX_SIDE,
                         help="The run's --ocr_max_side (where candidate boxes lie on large images).")
     args = parser.parse_args(argv)
     try:
         _check_inputs(args)
         page = build_report(args.labels, args.predictions, args.records, args.images_dir, args.annotate_dir,
-                            args.gallery, args.ocr_max_side)
+                            args.gallery, args.ocr_max_side, args.confidence)
         with open(args.out, 'w', encoding='utf-8') as handle:
             handle.write(page)
     except (InputError, OSError, UnicodeDecodeError) as error:

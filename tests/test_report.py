@@ -46,8 +46,15 @@ ENTITY_F1 = {'item_weight': '0.6667', 'voltage': '0.0000', 'wattage': '0.0000', 
 KINDS = {'choice error': '2', 'OCR miss': '3', 'image failed': '4', 'label unmatchable': '6'}
 
 
-def _result(ordinal, index, entity, truth, prediction, image, text, candidates):
+# confidences of the predicted rows, for the confidence section: right rows 1 (0.95) and 5 (0.9),
+# wrong rows 2 (0.4) and 6 (0.6)
+CONFIDENCE = {'1': 0.95, '2': 0.4, '5': 0.9, '6': 0.6}
+
+
+def _result(ordinal, index, entity, truth, prediction, image, text, candidates, confidence=None):
     failure = {} if image else {'failure_stage': 'fetch', 'failure_reason': 'ConnectionError: refused'}
+    if confidence is not None and prediction:
+        failure.update(chosen=prediction, confidence=confidence.get(index, 0.0))
     return RowResult(ordinal, index, LINK.format(image or 'gone.jpg'), '7', entity, prediction,
                      image_source='cache' if image else '', image_width=640 if image else 0,
                      image_height=320 if image else 0, ocr_text=text, candidates=tuple(candidates), **failure)
@@ -60,15 +67,16 @@ def _write_csv(path, header, rows):
         writer.writerows(rows)
 
 
-def write_run(tmp_path, rows=ROWS):
-    """A run's outputs as the pipeline writes them, the labels, and the image cache."""
+def write_run(tmp_path, rows=ROWS, confidence=None):
+    """A run's outputs as the pipeline writes them, the labels, and the image cache (with
+    confidence: index -> confidence of the predicted rows, recorded as a run records them)."""
     out, images = tmp_path / 'out', tmp_path / 'images'
     (out / 'records').mkdir(parents=True)
     images.mkdir(exist_ok=True)
     for name, lines in (('a.jpg', ['Net Wt 500 g']), ('b.jpg', ['Oats', 'Net Wt 500 g', 'Serving 30 g']),
                         ('c.jpg', ['Adapter']), ('d.jpg', ['Juice 750 ml'])):
         (images / name).write_bytes(encode(label_image(lines)))
-    results = [_result(i, *row) for i, row in enumerate(rows)]
+    results = [_result(i, *row, confidence=confidence) for i, row in enumerate(rows)]
     table = pa.Table.from_pylist([r.to_record() for r in results], schema=RECORD_SCHEMA)
     pq.write_table(table, out / 'records' / 'part-00000-of-00001.parquet')
     _write_csv(out / 'predictions.csv', ('index', 'prediction'), [(r.index, r.prediction) for r in results])
@@ -78,8 +86,8 @@ def write_run(tmp_path, rows=ROWS):
     return tmp_path / 'labels.csv', out, images, results
 
 
-def run_report(tmp_path, *extra, records=None):
-    labels, out, images, _ = write_run(tmp_path)
+def run_report(tmp_path, *extra, records=None, confidence=None):
+    labels, out, images, _ = write_run(tmp_path, confidence=confidence)
     page = tmp_path / 'report.html'
     code = report.main(['--labels', str(labels), '--predictions', str(out / 'predictions.csv'),
                         '--records', str(records or out), '--images_dir', str(images), '--out', str(page), *extra])
@@ -243,3 +251,56 @@ def test_a_person_opening_the_page_sees_the_f1_and_every_thumbnail(tmp_path):
     assert len(pixels.getcolors(1 << 20)) > 200                   # text, bars, photos: not a blank page
     bar = [pixels.getpixel((x, y)) for x in range(0, 1280, 4) for y in range(0, 1000, 4)]
     assert any(abs(r - 0x3b) < 12 and abs(g - 0x7d) < 12 and abs(b - 0xd8) < 12 for r, g, b in bar)  # F1 bars
+
+
+def test_confidence_section_shows_evaluates_operating_points_and_a_chart(tmp_path):
+    from pipeline.evaluate import confidence_result, read_labels
+    page = run_report(tmp_path, confidence=CONFIDENCE)
+    table = section(page, 'confidence')
+    expected = confidence_result(read_labels(str(tmp_path / 'labels.csv')),
+                                 {i: (p, CONFIDENCE[i]) for i, _, _, p, *_ in ROWS if p})
+    # 4 predictions of 6 rows; bins 0.9-1.0: 0.925 vs 1 right, 0.4-0.5: 0.4 vs 0, 0.6-0.7: 0.6 vs 0
+    assert expected['ece'] == round((2 * 0.075 + 0.4 + 0.6) / 4, 4)
+    assert table_row(table, 'expected calibration error')[0] == f"{expected['ece']:.4f}"
+    assert table_row(table, 'confidence ≥ 0.9 (coverage · precision)')[0] == '33.3% · 1.0000'
+    assert table_row(table, 'precision 0.98: coverage (at confidence ≥)')[0] == '33.3% (≥ 0.9000)'
+    chart = re.search(r'<img id="confidence-chart" src="data:image/png;base64,([^"]+)"', page).group(1)
+    image = Image.open(io.BytesIO(base64.b64decode(chart)))
+    assert image.format == 'PNG' and image.size == (1000, 380)
+    assert len(image.convert('RGB').getcolors(1 << 20)) > 20  # lines, bars and text, not a blank canvas
+
+
+def test_confidence_csv_replaces_the_recorded_confidences(tmp_path):
+    labels, out, images, _ = write_run(tmp_path, confidence=CONFIDENCE)
+    _write_csv(tmp_path / 'cv.csv', ('index', 'prediction', 'confidence'),
+               [('1', '500.0 gram', '0.2'), ('2', '30.0 gram', '0.99')])  # the surest one is now wrong
+    page = tmp_path / 'report.html'
+    assert report.main(['--labels', str(labels), '--predictions', str(out / 'predictions.csv'), '--records', str(out),
+                        '--out', str(page), '--confidence', str(tmp_path / 'cv.csv')]) == 0
+    table = section(page.read_text(encoding='utf-8'), 'confidence')
+    assert table_row(table, 'confidence ≥ 0.9 (coverage · precision)')[0] == '16.7% · 0.0000'
+
+
+def test_records_without_confidences_get_a_note_instead(tmp_path):
+    labels, out, images, results = write_run(tmp_path)
+    table = pq.read_table(out / 'records' / 'part-00000-of-00001.parquet').drop(['chosen', 'confidence'])
+    pq.write_table(table, out / 'records' / 'part-00000-of-00001.parquet')  # as a run before confidences wrote it
+    page = tmp_path / 'report.html'
+    assert report.main(['--labels', str(labels), '--predictions', str(out / 'predictions.csv'), '--records', str(out),
+                        '--out', str(page)]) == 0
+    text = page.read_text(encoding='utf-8')
+    assert 'These records hold no confidences' in text and 'confidence-chart' not in text
+    assert f'id="f1">{NUMERIC_F1}</b>' in text
+
+
+def test_a_person_sees_the_confidence_chart(tmp_path):
+    binary = _chromium()
+    if not binary:
+        pytest.skip('no chromium on PATH (make chromium installs it)')
+    run_report(tmp_path, confidence=CONFIDENCE)
+    dom = _browse(binary, tmp_path, '--dump-dom', (tmp_path / 'report.html').as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    body = re.search(r'<body([^>]*)>', dom.stdout).group(1)
+    # three thumbnails and the chart, every one decoded by the browser
+    assert 'data-images="4"' in body and 'data-images-loaded="4"' in body, body
+    assert 'id="confidence-chart"' in dom.stdout and 'expected calibration error' in dom.stdout
