@@ -213,7 +213,8 @@ def _confidence_rows(plain: dict, weighted: dict) -> str:
     return '\n'.join(lines)
 
 
-def _confidence_section(confidence) -> str:
+def confidence_section(confidence) -> str:
+    """The section's HTML from (plain, mix-weighted, chart) or None."""
     if confidence is None:
         return ('<h2>Confidence</h2>\n<p class="muted" id="confidence">These records hold no confidences '
                 '(a run from before they were recorded, or nothing predicted).</p>')
@@ -410,7 +411,7 @@ def render(scores: dict, rows: list, gallery: list, sources: dict, confidence=No
 <table id="kinds"><tr><th>kind</th><th>rows</th><th>of wrong</th><th>of all rows</th><th></th><th>what</th></tr>
 {_kind_rows(kinds, len(rows))}
 </table>
-{_confidence_section(confidence)}
+{confidence_section(confidence)}
 <h2>Wrong rows ({len(gallery)} of {len(wrong)})</h2>
 <p class="muted">The chosen candidate is boxed in red, the others in grey; taken in turn from each kind.</p>
 <div class="gallery" id="gallery">

@@ -1,11 +1,15 @@
-"""Redraw the README's pictures from the bundled sample: docs/report.png and docs/annotated.jpg.
+"""Redraw the README's pictures from the bundled sample: docs/report.png and docs/annotated.jpg;
+with --confidence_run, docs/confidence.png from a run on real images.
 
-    .venv/bin/python tools/make_docs_images.py [--run OUT] [--index 6]
+    .venv/bin/python tools/make_docs_images.py [--run OUT] [--index 6] \
+        [--confidence_run OUT --confidence_labels LABELS.csv [--confidence CONFIDENCE.csv]]
 
 Runs the pipeline on samples/ (unless --run names an output folder of that run already),
 builds the HTML report with samples/labels.csv, screenshots it with headless Chromium
 (cropped to the page, at most 300 kB) and annotates one row's image (the sample's one wrong
-row by default).
+row by default). The sample's six rows make a bare confidence chart, so the picture of the
+report's confidence section is drawn from a run on real images (its records, or the
+cross-validated confidence.csv that train_chooser --cv_predictions writes).
 """
 import argparse
 import io
@@ -21,6 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from pipeline import report  # noqa: E402
+from pipeline.evaluate import read_labels  # noqa: E402
 from transforms.annotate import annotate  # noqa: E402
 from transforms.fetch import cache_name  # noqa: E402
 
@@ -74,12 +79,27 @@ def annotated_sample(run: str, index: str, jpg_path: str) -> None:
         handle.write(annotate(data, result, max_side=800))
 
 
+def confidence_page(labels_path: str, run: str, confidence_path, html_path: str) -> None:
+    """The report's confidence section alone, styled as in the report."""
+    confidence = report.confidences(read_labels(labels_path), report.load_records(run), confidence_path)
+    if confidence is None:
+        raise SystemExit(f'no confidences in {confidence_path or run}')
+    section = report.confidence_section(confidence + (report.confidence_chart(*confidence),))
+    with open(html_path, 'w', encoding='utf-8') as handle:
+        handle.write(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><style>{report.STYLE}</style>'
+                     f'</head><body>{section}</body></html>')
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--run', help=f'An output folder of the pipeline on samples/ (default: run it now '
                                       f'into {DEFAULT_RUN}).')
     parser.add_argument('--index', default='6', help='The row whose annotated image is drawn.')
     parser.add_argument('--docs', default='docs')
+    parser.add_argument('--confidence_run', help='An output folder of a run on real images: draw '
+                                                 'docs/confidence.png from it.')
+    parser.add_argument('--confidence_labels', help='The labels of --confidence_run.')
+    parser.add_argument('--confidence', help='A confidence.csv to show instead of the run\'s records.')
     args = parser.parse_args(argv)
     os.chdir(ROOT)
     os.makedirs(args.docs, exist_ok=True)
@@ -95,7 +115,13 @@ def main(argv=None) -> int:
             return code
         annotated_sample(run, args.index, os.path.join(args.docs, 'annotated.jpg'))
         screenshot(page, os.path.join(args.docs, 'report.png'))
-    for name in ('report.png', 'annotated.jpg'):
+        names = ['report.png', 'annotated.jpg']
+        if args.confidence_run:
+            confidence_page(args.confidence_labels, args.confidence_run, args.confidence,
+                            os.path.join(work, 'confidence.html'))
+            screenshot(os.path.join(work, 'confidence.html'), os.path.join(args.docs, 'confidence.png'), 1100, 1100)
+            names.append('confidence.png')
+    for name in names:
         path = os.path.join(args.docs, name)
         print(f'{path}: {os.path.getsize(path) // 1024} kB')
     return 0
