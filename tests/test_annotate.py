@@ -182,3 +182,15 @@ def test_annotated_name_keeps_clean_indexes_and_tells_sanitised_ones_apart():
     assert name('a/b') != name('a b')
     assert name('x' * 500) != name('x' * 499)
     assert name('a/b') == name('a/b')
+
+
+def test_a_prediction_held_back_by_min_confidence_is_still_boxed_and_says_so():
+    from transforms.annotate import _banner_lines
+    chosen = cand(500.0, 'gram', CHOSEN_BOX, 0.6)
+    row = result('', [chosen, cand(30.0, 'gram', OTHER_BOX, 0.1)], chosen='500.0 gram', confidence=0.42)
+    assert chosen_candidate(row) is chosen
+    banner = ' / '.join(text for text, _ in _banner_lines(row, ''))
+    assert 'prediction: (held back: 500.0 gram)' in banner and 'confidence 0.42' in banner
+    kept = result('500.0 gram', [chosen], chosen='500.0 gram', confidence=0.97)
+    assert 'prediction: 500.0 gram  (score 0.60)  confidence 0.97' in ' / '.join(t for t, _ in _banner_lines(kept, ''))
+    assert 'confidence' not in ' / '.join(t for t, _ in _banner_lines(result('', []), ''))
