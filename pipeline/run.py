@@ -119,6 +119,9 @@ def check_arguments(options: SpecscanOptions) -> None:
         raise UsageError(f'--input {options.input}: {error}') from error
     if not 0.0 <= options.min_confidence <= 1.0:
         raise UsageError(f'--min_confidence {options.min_confidence} is not a probability: give 0 to 1')
+    if options.min_confidence > 0 and not CHOOSER_PATH.exists():
+        raise UsageError(f'--min_confidence needs the confidences of the learned chooser {CHOOSER_PATH}, which is '
+                         'missing: run `make train`')
     if options.chooser == 'learned' and not CHOOSER_PATH.exists():
         raise UsageError(f'the learned chooser {CHOOSER_PATH} is missing: run `make train`, or use --chooser rules')
     if not options.skip_cnn and not FileSystems.exists(options.model_path):

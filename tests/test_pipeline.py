@@ -136,6 +136,10 @@ def test_missing_learned_chooser_stops_with_one_line(drawn_job, tmp_path, model_
     input_path, images_dir, _ = drawn_job
     assert main(argv(input_path, images_dir, str(tmp_path / 'out'), model_path)) == 2
     assert 'make train' in capsys.readouterr().err
+    # the rule chooser runs without it, but not with --min_confidence: every row would be blank
+    assert main(argv(input_path, images_dir, str(tmp_path / 'out'), model_path)
+                + ['--chooser=rules', '--min_confidence=0.5']) == 2
+    assert '--min_confidence needs the confidences' in capsys.readouterr().err
 
 
 def test_annotate_dir_gets_one_image_per_row_with_the_choice_in_red(drawn_job, tmp_path, model_path):
