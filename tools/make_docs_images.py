@@ -114,7 +114,7 @@ def main(argv=None) -> int:
         if code:
             return code
         annotated_sample(run, args.index, os.path.join(args.docs, 'annotated.jpg'))
-        screenshot(page, os.path.join(args.docs, 'report.png'))
+        screenshot(page, os.path.join(args.docs, 'report.png'), height=2000)
         names = ['report.png', 'annotated.jpg']
         if args.confidence_run:
             confidence_page(args.confidence_labels, args.confidence_run, args.confidence,
