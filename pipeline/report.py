@@ -25,8 +25,8 @@ from collections import Counter, defaultdict
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.errors import CATEGORIES, classify
-from pipeline.evaluate import (CONFIDENCE_LEVELS, PRECISION_TARGETS, confidence_result, evaluate, read_confidence, read_labels,
-                               read_predictions)
+from pipeline.evaluate import (CONFIDENCE_LEVELS, PRECISION_TARGETS, confidence_result, evaluate, read_confidence,
+                               read_labels, read_predictions)
 from pipeline.summary import read_records
 from transforms.annotate import OCR_MAX_SIDE, annotate, annotated_name
 from transforms.fetch import cache_name
@@ -188,7 +188,7 @@ def confidence_chart(plain: dict, weighted: dict) -> str:
     return 'data:image/png;base64,' + base64.b64encode(out.getvalue()).decode('ascii')
 
 
-def _percent_or_dash(value) -> str:
+def _number_or_dash(value) -> str:
     return '-' if value is None else f'{value:.4f}'
 
 
@@ -197,19 +197,19 @@ def _confidence_rows(plain: dict, weighted: dict) -> str:
     def cells(name, pick):
         return f'<tr><td>{_e(name)}</td><td class="n">{pick(plain)}</td><td class="n">{pick(weighted)}</td></tr>'
     lines = [cells('predictions kept at confidence 0 (coverage · precision)',
-                   lambda r: f"{r['coverage']:.1%} · {_percent_or_dash(r['precision'])}"),
+                   lambda r: f"{r['coverage']:.1%} · {_number_or_dash(r['precision'])}"),
              cells('expected calibration error', lambda r: f"{r['ece']:.4f}")]
     for family, name in (('dimensions', 'height, depth, width'), ('*', 'other entities')):
         lines.append(cells(f'expected calibration error, {name}',
-                           lambda r, f=family: _percent_or_dash(r['ece_by_family'].get(f))))
+                           lambda r, f=family: _number_or_dash(r['ece_by_family'].get(f))))
     for level in CONFIDENCE_LEVELS:
         lines.append(cells(f'confidence ≥ {level} (coverage · precision)', lambda r, lv=level: (
-            f"{r['at_confidence'][lv]['coverage']:.1%} · {_percent_or_dash(r['at_confidence'][lv]['precision'])}")))
+            f"{r['at_confidence'][lv]['coverage']:.1%} · {_number_or_dash(r['at_confidence'][lv]['precision'])}")))
     for target in PRECISION_TARGETS:
         lines.append(cells(f'precision {target:.2f}: coverage (at confidence ≥)', lambda r, t=target: (
-            f"{r['at_precision'][t]['coverage']:.1%} (≥ {_percent_or_dash(r['at_precision'][t]['threshold'])})")))
+            f"{r['at_precision'][t]['coverage']:.1%} (≥ {_number_or_dash(r['at_precision'][t]['threshold'])})")))
     lines.append(cells('the surest half of the rows: precision',
-                       lambda r: _percent_or_dash((r['precision_at_half'] or {}).get('precision'))))
+                       lambda r: _number_or_dash((r['precision_at_half'] or {}).get('precision'))))
     return '\n'.join(lines)
 
 

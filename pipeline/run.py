@@ -153,7 +153,8 @@ def clear_earlier_outputs(output: str, resume: bool) -> None:
     run's while it works or if it fails. A resumed run keeps its checkpoint."""
     clear_folders(output, (RECORDS_DIR, FAILURES_DIR) if resume else
                   (RECORDS_DIR, FAILURES_DIR, checkpoint.CHECKPOINT_DIR))
-    earlier = [path for path in (FileSystems.join(output, name) for name in (PREDICTIONS_FILE, CONFIDENCE_FILE, SUMMARY_FILE))
+    names = (PREDICTIONS_FILE, CONFIDENCE_FILE, SUMMARY_FILE)
+    earlier = [path for path in (FileSystems.join(output, name) for name in names)
                if FileSystems.exists(path)]
     if earlier:
         FileSystems.delete(earlier)

@@ -16,7 +16,8 @@ from transforms.sinks import RECORDS_DIR
 
 IMAGE_SECONDS = ('fetch_seconds', 'decode_seconds', 'inference_seconds', 'ocr_seconds')  # once per image
 ROW_SECONDS = ('choose_seconds',)  # once per row
-_COLUMNS = ('image_link', 'prediction', 'chosen', 'image_source', 'failure_stage', 'failure_reason') + IMAGE_SECONDS + ROW_SECONDS
+_COLUMNS = (('image_link', 'prediction', 'chosen', 'image_source', 'failure_stage', 'failure_reason')
+            + IMAGE_SECONDS + ROW_SECONDS)
 
 
 def read_records(output: str, columns=_COLUMNS) -> pa.Table:

@@ -255,7 +255,8 @@ def cross_validated(rows, priors, folds: int, seed=None, oof=None) -> tuple:
             if fold_of[index] == k:
                 entity, score, _ = scores[index]
                 predicted[index] = prediction
-                confidences[index] = (prediction, round(calibrate(calibration, entity, score), 4) if prediction else 0.0)
+                confidence = round(calibrate(calibration, entity, score), 4) if prediction else 0.0
+                confidences[index] = (prediction, confidence)
     return predicted, confidences
 
 

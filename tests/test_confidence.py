@@ -172,13 +172,16 @@ def test_evaluate_reads_the_confidence_csv_beside_the_predictions(tmp_path, caps
         writer = csv.writer(handle)
         writer.writerow(('index', 'entity_name', 'entity_value'))
         writer.writerows((row['index'], row['entity_name'], row['entity_value']) for row in labels)
+    held_back = [(i, p if c >= 0.9 else '') for i, (p, c) in chosen.items()]
     with open(tmp_path / 'predictions.csv', 'w', newline='') as handle:
-        csv.writer(handle).writerows([('index', 'prediction')] + [(i, p if c >= 0.9 else '') for i, (p, c) in chosen.items()])
-    assert evaluate_main(['--labels', str(tmp_path / 'labels.csv'), '--predictions', str(tmp_path / 'predictions.csv')]) == 0
+        csv.writer(handle).writerows([('index', 'prediction')] + held_back)
+    command = ['--labels', str(tmp_path / 'labels.csv'), '--predictions', str(tmp_path / 'predictions.csv')]
+    assert evaluate_main(command) == 0
     assert 'confidence' not in capsys.readouterr().out  # no confidence.csv: F1 only
     with open(tmp_path / 'confidence.csv', 'w', newline='') as handle:
-        csv.writer(handle).writerows([('index', 'prediction', 'confidence')] + [(i, p, f'{c:.4f}') for i, (p, c) in chosen.items()])
-    assert evaluate_main(['--labels', str(tmp_path / 'labels.csv'), '--predictions', str(tmp_path / 'predictions.csv')]) == 0
+        csv.writer(handle).writerows([('index', 'prediction', 'confidence')]
+                                     + [(i, p, f'{c:.4f}') for i, (p, c) in chosen.items()])
+    assert evaluate_main(command) == 0
     printed = capsys.readouterr().out
     assert 'F1 0.5714' in printed  # predictions.csv as held back at 0.9: 2 right of 2 predicted, 5 labelled
     assert 'precision 0.98: coverage 33.3% (confidence >= 0.9500)' in printed
