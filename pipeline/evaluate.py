@@ -205,10 +205,12 @@ def format_confidence(result: dict, title: str = 'confidence') -> str:
 
 
 def read_confidence(path: str) -> dict:
-    """confidence.csv -> index -> (prediction, confidence)."""
+    """confidence.csv -> index -> (prediction, confidence); ValueError when it is not one."""
     with open(path, newline='') as handle:
-        return {row['index']: ((row.get('prediction') or '').strip(), float(row.get('confidence') or 0.0))
-                for row in csv.DictReader(handle)}
+        reader = csv.DictReader(handle)
+        if not {'index', 'prediction', 'confidence'} <= set(reader.fieldnames or ()):
+            raise ValueError(f'{path} needs the columns index, prediction, confidence')
+        return {row['index']: ((row['prediction'] or '').strip(), float(row['confidence'] or 0.0)) for row in reader}
 
 
 def read_labels(path: str) -> list:
@@ -247,7 +249,11 @@ def main(argv=None) -> int:
     result = evaluate(labels, read_predictions(args.predictions))
     confidence_path = args.confidence or os.path.join(os.path.dirname(args.predictions), 'confidence.csv')
     if args.confidence or os.path.isfile(confidence_path):
-        chosen = read_confidence(confidence_path)
+        try:
+            chosen = read_confidence(confidence_path)
+        except (OSError, ValueError) as error:
+            print(f'evaluate: --confidence: {error}', file=sys.stderr)
+            return 2
         result['confidence'] = confidence_result(labels, chosen)
         result['confidence_mix_weighted'] = confidence_result(labels, chosen, weighted=True)
     if args.json:

@@ -443,7 +443,8 @@ def build_report(labels_path: str, predictions_path: str, records_path: str, ima
     try:
         confidence = confidences(labels, records, confidence_path)
     except (KeyError, ValueError):
-        raise InputError(f'--confidence: {confidence_path} needs the columns index, prediction, confidence') from None
+        raise InputError(f'--confidence: {confidence_path} needs the columns index, prediction, confidence '
+                         '(and a number in each confidence)') from None
     if confidence is not None:
         confidence += (confidence_chart(*confidence),)
     return render(score(labels, predictions), rows, thumbnails, sources, confidence)

@@ -186,6 +186,9 @@ def test_evaluate_reads_the_confidence_csv_beside_the_predictions(tmp_path, caps
     assert 'F1 0.5714' in printed  # predictions.csv as held back at 0.9: 2 right of 2 predicted, 5 labelled
     assert 'precision 0.98: coverage 33.3% (confidence >= 0.9500)' in printed
     assert 'confidence, mix-weighted' in printed
+    (tmp_path / 'other.csv').write_text('index,score\n1,0.5\n')
+    assert evaluate_main(command + ['--confidence', str(tmp_path / 'other.csv')]) == 2
+    assert 'needs the columns index, prediction, confidence' in capsys.readouterr().err
 
 
 # --- --min_confidence in the job ---
