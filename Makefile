@@ -61,8 +61,10 @@ priors: $(VENV)/.installed
 
 # The learned chooser -> transforms/data/chooser.json (shipped): read the dev and mix images with
 # the default OCR settings (the rule chooser, so the result does not depend on an earlier model),
-# then fit on every row of both; the cross-validated F1 (folds by image), plain and mix-weighted,
-# per set and together, is printed first, then the same over 4 random deals of images to folds.
+# then fit on every row of both, with the confidence calibration (Platt per entity family, on
+# out-of-fold scores); the cross-validated F1 (folds by image) and the confidences' calibration
+# and operating points, plain and mix-weighted, per set and together, are printed first, then
+# the same over 4 random deals of images to folds.
 train: setup model
 	for set in dev mix; do \
 	  $(PY) -m pipeline.run --input $(SHARED)/data/$$set/input.csv --images_dir $(SHARED)/data/$$set/images \
