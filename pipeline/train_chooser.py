@@ -41,7 +41,7 @@ from pipeline.evaluate import _same_numeric, confidence_result, evaluate, format
 from pipeline.summary import read_records
 from transforms.candidates import FEATURES, find_candidates
 from transforms.choose import CHOOSER_PATH, TreeModel, best_candidate, choose, threshold_for
-from transforms.confidence import FAMILIES, calibrate, family_of, logit
+from transforms.confidence import FAMILIES, confidence_of, family_of, logit
 from transforms.priors import load_priors
 from transforms.records import OcrWord
 from transforms.units import format_prediction
@@ -255,8 +255,7 @@ def cross_validated(rows, priors, folds: int, seed=None, oof=None) -> tuple:
             if fold_of[index] == k:
                 entity, score, _ = scores[index]
                 predicted[index] = prediction
-                confidence = round(calibrate(calibration, entity, score), 4) if prediction else 0.0
-                confidences[index] = (prediction, confidence)
+                confidences[index] = (prediction, confidence_of(calibration, entity, score, prediction))
     return predicted, confidences
 
 

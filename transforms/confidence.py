@@ -60,9 +60,15 @@ def chosen_score(candidates: Sequence, prediction: str, model, scored: Sequence 
     return best.score
 
 
+def confidence_of(calibration: Optional[dict], entity_name: str, score: float, prediction: str) -> float:
+    """What a row's confidence is, in the job and in train_chooser's cross-validation alike: its
+    chosen score calibrated and rounded to 4 decimals, 0 when the row has no prediction."""
+    return round(calibrate(calibration, entity_name, score), 4) if prediction else 0.0
+
+
 def row_confidence(candidates: Sequence, prediction: str, entity_name: str, model, scored: Sequence = ()) -> float:
-    """The calibrated confidence of a row's prediction, rounded to 4 decimals (0 when blank)."""
+    """The calibrated confidence of a row's prediction (0 when blank or without a model)."""
     if not prediction or model is None:
         return 0.0
-    score = chosen_score(candidates, prediction, model, scored)
-    return round(calibrate(model.calibration, entity_name, score), 4)
+    return confidence_of(model.calibration, entity_name, chosen_score(candidates, prediction, model, scored),
+                         prediction)
