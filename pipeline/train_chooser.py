@@ -259,30 +259,26 @@ def cross_validated(rows, priors, folds: int, seed=None, oof=None) -> tuple:
     return predicted, confidences
 
 
+def by_set(labels: list) -> list:
+    """[(title, labels)]: each set's rows alone when there are several sets, then all rows."""
+    sets = sorted({label.get('set', '') for label in labels})
+    if len(sets) == 1:
+        return [(sets[0] or 'all rows', labels)]
+    return [(name, [label for label in labels if label.get('set', '') == name]) for name in sets] + \
+        [('all sets', labels)]
+
+
 def report(labels: list, predicted: dict) -> str:
     """format_result for each set's rows alone, then for all of them together."""
-    sets = sorted({label.get('set', '') for label in labels})
-    parts = []
-    for name in sets if len(sets) > 1 else []:
-        own = [label for label in labels if label.get('set', '') == name]
-        parts.append(f'  {name}:\n' + _indent(format_result(evaluate(
-            own, {label['index']: predicted.get(label['index'], '') for label in own}))))
-    parts.append(f'  {"all sets" if len(sets) > 1 else sets[0] or "all rows"}:\n'
-                 + _indent(format_result(evaluate(labels, predicted))))
-    return '\n'.join(parts)
+    return '\n'.join(f'  {title}:\n' + _indent(format_result(evaluate(
+        own, {label['index']: predicted.get(label['index'], '') for label in own}))) for title, own in by_set(labels))
 
 
 def confidence_report(labels: list, confidences: dict) -> str:
     """format_confidence for each set's rows alone, then all together, plain and mix-weighted."""
-    sets = sorted({label.get('set', '') for label in labels})
-    parts = []
-    for name in (sets if len(sets) > 1 else []) + [None]:
-        own = [label for label in labels if name is None or label.get('set', '') == name]
-        title = name if name is not None else ('all sets' if len(sets) > 1 else sets[0] or 'all rows')
-        parts.append(_indent(format_confidence(confidence_result(own, confidences), title)))
-        parts.append(_indent(format_confidence(confidence_result(own, confidences, weighted=True),
-                                               f'{title}, mix-weighted')))
-    return '\n'.join(parts)
+    return '\n'.join(_indent(format_confidence(confidence_result(own, confidences, weighted), title))
+                     for title, own in by_set(labels)
+                     for weighted, title in ((False, title), (True, f'{title}, mix-weighted')))
 
 
 def _indent(text: str) -> str:
