@@ -42,7 +42,8 @@ def alternatives(label: str) -> list:
 
 
 def _same_numeric(prediction: str, truth: str) -> bool:
-    """The prediction equals the label, or one of its ' | ' alternatives, in value and unit."""
+    """The prediction equals the label, or one of its ' | ' alternatives, in value and unit (never
+    when either is blank: a prediction on a blank label is wrong)."""
     p = parse_value(prediction)
     if p is None:
         return False
@@ -156,7 +157,7 @@ def confidence_result(labels: list, chosen: dict, weighted: bool = False) -> dic
         prediction, confidence = chosen.get(row['index'], ('', 0.0))
         if not prediction:
             continue
-        right = bool(row['entity_value'].strip()) and _same_numeric(prediction, row['entity_value'])
+        right = _same_numeric(prediction, row['entity_value'])
         item = (min(max(confidence, 0.0), 1.0), right, weights.get(row['entity_name'], 1.0))
         items.append(item)
         by_family[family_of(row['entity_name'])].append(item)

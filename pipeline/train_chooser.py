@@ -117,7 +117,7 @@ def fit_calibration(labels: list, scores: dict) -> dict:
     for label in labels:
         entity, score, prediction = scores[label['index']]
         if prediction:
-            right = bool(label['entity_value'].strip()) and _same_numeric(prediction, label['entity_value'])
+            right = _same_numeric(prediction, label['entity_value'])
             by_family.setdefault(family_of(entity), []).append((logit(score), right))
     every = [item for items in by_family.values() for item in items]
     families = {}
@@ -206,7 +206,7 @@ def usual_value_rate(rows, priors) -> float:
     right: the score a usual-value guess gets (see transforms.choose.usual_value)."""
     guesses = [(label, choose(scored, label['entity_name'], label['group_id'], priors, None, abstain=False)[0])
                for label, _, scored in rows if not any(item.candidate.allowed for item in scored)]
-    right = sum(bool(p) and _same_numeric(p, label['entity_value']) for label, p in guesses)
+    right = sum(_same_numeric(p, label['entity_value']) for label, p in guesses)
     return round(right / len(guesses), 4) if guesses else 0.0
 
 
