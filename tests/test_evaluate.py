@@ -15,6 +15,12 @@ DEV_LABELS = os.path.join(SHARED, 'data', 'dev', 'labels.csv')
 MIX_LABELS = os.path.join(SHARED, 'data', 'mix', 'labels.csv')
 
 
+def labelled(*rows):
+    """Label dicts, indexed from 1, from (entity_name, entity_value) pairs."""
+    return [{'index': str(number), 'entity_name': entity, 'entity_value': value}
+            for number, (entity, value) in enumerate(rows, 1)]
+
+
 def test_parse_value():
     assert parse_value(' 500.0  gram ') == (500.0, 'gram')
     assert parse_value('1.5 fluid  ounce') == (1.5, 'fluid ounce')
@@ -23,10 +29,8 @@ def test_parse_value():
 
 
 def test_counts_on_a_small_table():
-    labels = [{'index': '1', 'entity_name': 'item_weight', 'entity_value': '500 gram'},
-              {'index': '2', 'entity_name': 'item_weight', 'entity_value': '2.0 kilogram'},
-              {'index': '3', 'entity_name': 'voltage', 'entity_value': '12.0 volt'},
-              {'index': '4', 'entity_name': 'voltage', 'entity_value': ''}]
+    labels = labelled(('item_weight', '500 gram'), ('item_weight', '2.0 kilogram'), ('voltage', '12.0 volt'),
+                      ('voltage', ''))
     result = evaluate(labels, {'1': '500.0 gram', '2': '2.0 kg', '3': '', '4': '5.0 volt'})
     # numeric: 1 tp, 2 fp (format error 'kg' and the unlabelled row), 1 fn
     assert result['numeric']['precision'] == round(1 / 3, 4)
@@ -44,10 +48,8 @@ def load_scorer():
 
 
 def test_either_alternative_of_a_label_is_right_and_an_empty_label_takes_no_prediction():
-    labels = [{'index': '1', 'entity_name': 'width', 'entity_value': '96.0 inch | 244.0 centimetre'},
-              {'index': '2', 'entity_name': 'width', 'entity_value': '96.0 inch | 244.0 centimetre'},
-              {'index': '3', 'entity_name': 'height', 'entity_value': ''},
-              {'index': '4', 'entity_name': 'height', 'entity_value': '10.0 inch'}]
+    labels = labelled(('width', '96.0 inch | 244.0 centimetre'), ('width', '96.0 inch | 244.0 centimetre'),
+                      ('height', ''), ('height', '10.0 inch'))
     result = evaluate(labels, {'1': '244 centimetre', '2': '96.0 inch', '3': '5.0 inch', '4': ''})
     assert (result['numeric']['precision'], result['numeric']['recall']) == (round(2 / 3, 4), round(2 / 3, 4))
     assert result['exact']['precision'] == round(1 / 3, 4)  # '244 centimetre' is not written as labelled
@@ -55,8 +57,7 @@ def test_either_alternative_of_a_label_is_right_and_an_empty_label_takes_no_pred
 
 def test_mix_weighted_f1_weighs_rows_by_the_test_sets_entity_mix():
     # one right width row, one wrong item_weight row: width is 26931 of the test mix's two entities
-    labels = [{'index': '1', 'entity_name': 'width', 'entity_value': '1.0 inch'},
-              {'index': '2', 'entity_name': 'item_weight', 'entity_value': '1.0 gram'}]
+    labels = labelled(('width', '1.0 inch'), ('item_weight', '1.0 gram'))
     result = evaluate(labels, {'1': '1.0 inch', '2': '2.0 gram'})
     width = 26931 / (26931 + 22032)
     assert result['numeric']['f1'] == round(2 / 3, 4)  # P 1/2, R 1: a wrong value is a false positive
