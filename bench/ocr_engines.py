@@ -63,7 +63,7 @@ def cross_validated_f1(outputs: dict) -> dict:
     names = sorted(outputs)
     rows = read_sets([os.path.join(outputs[n], 'records') for n in names],
                      [os.path.join(DATA, n, 'labels.csv') for n in names], priors)
-    predicted = cross_validated(rows, priors, 5)
+    predicted, _ = cross_validated(rows, priors, 5)  # (predictions, confidences)
     labels = [label for label, _, _ in rows]
     result = {}
     for name in names:

@@ -1,6 +1,7 @@
 """`make train` end to end on drawn images: records of a real run -> candidates -> model file."""
 import csv
 import json
+import os
 
 import pytest
 
@@ -10,6 +11,8 @@ from pipeline.run import run
 from transforms.candidates import FEATURES
 from transforms.choose import TreeModel
 from transforms.priors import load_priors
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope='module')
@@ -145,3 +148,24 @@ def test_the_threshold_for_every_entity_is_picked_on_the_sets_that_mark_values_n
     assert 0.2 < thresholds['*'] <= 0.8  # both dev rows lost, the unprinted mix row left blank
     dev_only = [label for label in labels if label['set'] == 'dev']
     assert train_chooser.best_thresholds(dev_only, scores)['*'] == 0.0
+
+
+def test_the_ocr_engines_bench_scores_a_settings_records_cross_validated(drawn_run, tmp_path, monkeypatch):
+    """bench/ocr_engines.py's F1 column comes from train_chooser.cross_validated, as the README
+    reports it: the same figure as evaluating the cross-validated predictions directly."""
+    import importlib.util
+    import shutil
+
+    from pipeline.evaluate import evaluate
+    spec = importlib.util.spec_from_file_location('ocr_engines_bench', os.path.join(ROOT, 'bench', 'ocr_engines.py'))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    (tmp_path / 'drawn').mkdir()
+    shutil.copy(drawn_run / 'labels.csv', tmp_path / 'drawn' / 'labels.csv')
+    monkeypatch.setattr(bench, 'DATA', str(tmp_path))
+    scores = bench.cross_validated_f1({'drawn': str(drawn_run / 'out')})
+    labels = read_labels(str(drawn_run / 'labels.csv'))
+    rows = train_chooser.read_sets([str(drawn_run / 'out' / 'records')], [str(drawn_run / 'labels.csv')], load_priors())
+    predicted, _ = train_chooser.cross_validated(rows, load_priors(), 5)
+    assert scores == {'drawn': evaluate(labels, predicted)['numeric']['f1'],
+                      'mix-weighted': evaluate(labels, predicted)['mix_weighted']['f1']}
