@@ -1,11 +1,23 @@
-"""SpecscanOptions: every option of the job, in one PipelineOptions subclass.
+"""SpecscanOptions: every option of the job, and its default, in one PipelineOptions subclass.
 
-templates/metadata.json lists exactly these options as Flex Template parameters (a test
-checks it), so an option added here must be added there.
+The defaults live here only: `job_config` turns the options into the small config dataclass
+each stage takes, and the stages keep no defaults of their own. templates/metadata.json (the
+Flex Template's parameters) is generated from this class (tools/write_metadata.py; a test checks
+it), so an option added here is added there by re-running that tool.
 """
+from dataclasses import dataclass
+from typing import Optional
+
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.ocr import ENGINES
+from transforms.annotations import AnnotateConfig
+from transforms.checkpoint import CHECKPOINT_DIR, CheckpointConfig
+from transforms.embed import EmbedConfig
+from transforms.fetch import FetchConfig
+from transforms.ocr import ENGINES, OcrConfig
+from transforms.predict import ChooseConfig
+from transforms.preprocess import PreprocessConfig
 
 DEFAULT_MODEL_PATH = 'models/efficientnet_lite0.keras'
 # Not argparse-required: Beam parses every options class whenever any view is taken, so a
@@ -118,3 +130,41 @@ class SpecscanOptions(PipelineOptions):
                                  '(on a terminal a live bar is shown instead).')
         parser.add_argument('--num_shards', type=int, default=0,
                             help='Shards of records/ and failures/; 0 lets the runner decide.')
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """What each stage of the job needs, built from the options by `job_config`."""
+    input: str
+    output: str
+    num_shards: int
+    fetch: FetchConfig
+    preprocess: PreprocessConfig
+    embed: EmbedConfig
+    ocr: OcrConfig
+    checkpoint: CheckpointConfig
+    choose: ChooseConfig
+    annotate: Optional[AnnotateConfig]
+
+
+def job_config(options: SpecscanOptions) -> JobConfig:
+    """The stages' configs from the job's options."""
+    o = options
+    return JobConfig(
+        input=o.input, output=o.output, num_shards=o.num_shards,
+        fetch=FetchConfig(o.images_dir, o.fetch_timeout, o.fetch_retries, o.max_image_bytes, o.fetch_concurrency,
+                          o.fetch_deadline, o.allow_private_networks),
+        preprocess=PreprocessConfig(o.preprocess_batch_size, o.max_image_pixels, o.ocr_max_side),
+        embed=EmbedConfig(o.model_path, o.inference_min_batch_size, o.inference_max_batch_size, o.skip_cnn),
+        ocr=OcrConfig(o.ocr_engine, o.ocr_psm, o.rapidocr_detection_side, o.rapidocr_min_side,
+                      o.rapidocr_retry_side),
+        checkpoint=CheckpointConfig(FileSystems.join(o.output, CHECKPOINT_DIR) if o.output else '',
+                                    o.checkpoint_every),
+        # with nothing read (--ocr_engine none) there is nothing to guess from either
+        choose=ChooseConfig(o.chooser, o.blank_when_unread or o.ocr_engine == 'none', o.min_confidence),
+        annotate=AnnotateConfig(o.annotate_dir, o.ocr_max_side, o.max_image_pixels) if o.annotate_dir else None)
+
+
+def default_options(argv=()) -> SpecscanOptions:
+    """The options as a run with these flags (none: every default) gets them."""
+    return PipelineOptions(list(argv)).view_as(SpecscanOptions)

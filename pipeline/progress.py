@@ -44,6 +44,19 @@ class MarkImagesDoneFn(beam.DoFn):
         self.handle.close()
 
 
+class MarkImagesDone(beam.PTransform):
+    """Streams of (link, anything) -> each link marked done in `folder` (a local path).
+
+    Each stream is marked where it is made: a Flatten first would wait for all of them."""
+
+    def __init__(self, folder: str):
+        super().__init__()
+        self.folder = folder
+
+    def expand(self, streams):
+        return [stream | f'Mark{name}' >> beam.ParDo(MarkImagesDoneFn(self.folder)) for name, stream in streams.items()]
+
+
 def format_duration(seconds: float) -> str:
     seconds = int(round(seconds))
     if seconds >= 3600:

@@ -28,10 +28,12 @@ from pipeline.errors import CATEGORIES, classify
 from pipeline.evaluate import (CONFIDENCE_LEVELS, PRECISION_TARGETS, confidence_result, evaluate, read_confidence,
                                read_labels, read_predictions)
 from pipeline.summary import read_records
-from transforms.annotate import OCR_MAX_SIDE, annotate, annotated_name
+from pipeline.options import default_options
+from transforms.annotate import annotate, annotated_name
 from transforms.fetch import cache_name
 from transforms.records import Candidate, RowResult
 
+RUN_DEFAULTS = default_options()  # what the run used, unless told: --ocr_max_side, --max_image_pixels
 THUMB_SIDE = 320
 THUMB_QUALITY = 70
 TABLE_ROWS = 500
@@ -251,7 +253,7 @@ def _thumbnail(jpeg: bytes) -> tuple:
     return 'data:image/jpeg;base64,' + base64.b64encode(out.getvalue()).decode('ascii'), image.width, image.height
 
 
-def thumbnail_for(row: dict, images_dir, annotate_dir, ocr_max_side: int = OCR_MAX_SIDE):
+def thumbnail_for(row: dict, images_dir, annotate_dir, ocr_max_side: int = RUN_DEFAULTS.ocr_max_side):
     """The row's annotated thumbnail: the one --annotate_dir holds, else drawn now from the image
     in --images_dir; None when neither has it (or it cannot be read)."""
     record = row['record']
@@ -268,6 +270,7 @@ def thumbnail_for(row: dict, images_dir, annotate_dir, ocr_max_side: int = OCR_M
             data = _read(FileSystems.join(images_dir, name))
             if data:
                 return _thumbnail(annotate(data, result, max_side=THUMB_SIDE, ocr_max_side=ocr_max_side,
+                                           max_pixels=RUN_DEFAULTS.max_image_pixels,
                                            quality=90))
     except Exception:  # a bad file costs its thumbnail, not the report
         return None
@@ -424,7 +427,7 @@ def render(scores: dict, rows: list, gallery: list, sources: dict, confidence=No
 
 
 def build_report(labels_path: str, predictions_path: str, records_path: str, images_dir=None,
-                 annotate_dir=None, gallery: int = 60, ocr_max_side: int = OCR_MAX_SIDE,
+                 annotate_dir=None, gallery: int = 60, ocr_max_side: int = RUN_DEFAULTS.ocr_max_side,
                  confidence_path: str = None) -> str:
     """The report's HTML; raises InputError on a missing or empty input."""
     labels = read_labels(labels_path)
@@ -462,7 +465,7 @@ def main(argv=None) -> int:
     parser.add_argument('--confidence', help='A confidence.csv whose confidences the confidence section shows '
                                              '(default: those in the records), e.g. cross-validated ones from '
                                              'python -m pipeline.train_chooser --cv_predictions.')
-    parser.add_argument('--ocr_max_side', type=int, default=OCR_MAX_SIDE,
+    parser.add_argument('--ocr_max_side', type=int, default=RUN_DEFAULTS.ocr_max_side,
                         help="The run's --ocr_max_side (where candidate boxes lie on large images).")
     args = parser.parse_args(argv)
     try:

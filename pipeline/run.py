@@ -11,7 +11,6 @@ import os
 import sys
 import tempfile
 import time
-from typing import Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -19,87 +18,17 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 from apache_beam.runners.runner import PipelineState
 
 from pipeline import progress
-from pipeline.options import REQUIRED_OPTIONS, SpecscanOptions
+from pipeline.graph import Specscan
+from pipeline.options import REQUIRED_OPTIONS, SpecscanOptions, job_config
 from pipeline.summary import SUMMARY_FILE, summarize, write_summary
-from transforms import checkpoint, features, fetch, ocr, preprocess
+from transforms import checkpoint
 from transforms.choose import CHOOSER_PATH
-from transforms.predict import EMBEDDING, FACTS, FAILURES, IMAGE, OCR, ROWS, PredictRows, rejected_result
-from transforms.read import REJECTED, ReadRows, check_header, parse_csv_text, read_csv_file, read_header
-from transforms.records import Embedding
-from transforms.sinks import CONFIDENCE_FILE, FAILURES_DIR, PREDICTIONS_FILE, RECORDS_DIR, WriteOutputs
+from transforms.read import check_header, parse_csv_text, read_csv_file, read_header
+from transforms.sinks import CONFIDENCE_FILE, FAILURES_DIR, PREDICTIONS_FILE, RECORDS_DIR
 
 
 class UsageError(Exception):
     """A problem with the job's arguments that stops it before any work: one clear line."""
-
-
-def build(pipeline: beam.Pipeline, options: SpecscanOptions, saved: checkpoint.Saved = None,
-          progress_folder: Optional[str] = None) -> beam.PCollection:
-    """Connect the named stages (the work is in the transforms' DoFns); returns every RowResult.
-
-    `saved`: what an earlier, interrupted run checkpointed; those images are not fetched again.
-    `progress_folder`: a local folder where workers mark finished images (pipeline.progress).
-    """
-    saved = saved or checkpoint.Saved({}, set())
-    read = pipeline | 'ReadRows' >> ReadRows(options.input)
-    keyed_rows = read['rows'] | 'KeyRowsByLink' >> beam.Map(lambda row: (row.image_link, row))
-    links = keyed_rows | 'Links' >> beam.Keys() | 'DistinctLinks' >> beam.Distinct()
-    if saved.done:
-        done = saved.done
-        links = links | 'SkipSavedImages' >> beam.Filter(lambda link: link not in done)
-    fetched = links | 'FetchImages' >> fetch.FetchImages(
-        options.images_dir, timeout=options.fetch_timeout, retries=options.fetch_retries,
-        max_bytes=options.max_image_bytes, concurrency=options.fetch_concurrency,
-        deadline=options.fetch_deadline, allow_private_networks=options.allow_private_networks)
-    decoded = fetched.images | 'Preprocess' >> preprocess.Preprocess(
-        options.preprocess_batch_size, options.max_image_pixels, options.ocr_max_side)
-    if options.skip_cnn:
-        cnn = {features.EMBEDDINGS: decoded.decoded | 'NoEmbedding' >> beam.Map(
-                   lambda image: (image.facts.link, Embedding((), 0.0))),
-               features.FAILED: pipeline | 'NoCnnFailures' >> beam.Create([])}
-    else:
-        cnn = decoded.decoded | 'CnnFeatures' >> features.CnnFeatures(
-            options.model_path, options.inference_min_batch_size, options.inference_max_batch_size)
-    words = decoded.decoded | 'Ocr' >> ocr.Ocr(
-        options.ocr_engine, options.ocr_psm, options.rapidocr_detection_side, options.rapidocr_min_side,
-        options.rapidocr_retry_side)
-    image_failures = ((fetched[fetch.FAILED], decoded[preprocess.FAILED], cnn[features.FAILED],
-                       words[ocr.FAILED])
-                      | 'ImageFailures' >> beam.Flatten())
-    if progress_folder:  # each stream marked where it is made: a Flatten here would wait for all of them
-        for name, stream in (('Read', words.words), ('OcrFailed', words[ocr.FAILED]),
-                             ('DecodeFailed', decoded[preprocess.FAILED]), ('FetchFailed', fetched[fetch.FAILED])):
-            stream | f'MarkDone{name}' >> beam.ParDo(progress.MarkImagesDoneFn(progress_folder))
-    made = {'facts': decoded[preprocess.FACTS], 'ocr': words.words, 'embedding': cnn[features.EMBEDDINGS],
-            'failure': image_failures}
-    made = with_checkpoint(pipeline, options, made, saved)
-    per_link = {ROWS: keyed_rows, FACTS: made['facts'], OCR: made['ocr'],
-                EMBEDDING: made['embedding'], FAILURES: made['failure']}
-    if options.annotate_dir:  # the image bytes join their rows only when someone wants to see them
-        per_link[IMAGE] = fetched.images | 'ImageBytes' >> beam.Map(lambda image: (image.link, image.data))
-    predicted = per_link | 'PredictRows' >> PredictRows(
-        options.chooser, options.annotate_dir, options.ocr_max_side,
-        blank_when_unread=options.blank_when_unread or options.ocr_engine == 'none',  # nothing read: no guess
-        min_confidence=options.min_confidence)
-    rejected = read[REJECTED] | 'RejectedRows' >> beam.Map(rejected_result)
-    results = (predicted, rejected) | 'AllRows' >> beam.Flatten()
-    results | 'WriteOutputs' >> WriteOutputs(options.output, options.num_shards)
-    return results
-
-
-def with_checkpoint(pipeline: beam.Pipeline, options: SpecscanOptions, made: dict, saved: checkpoint.Saved) -> dict:
-    """Save this run's per-image results as they are made; add what an earlier run saved.
-
-    Fetch failures are not saved: a resumed run tries those links again.
-    """
-    to_save = dict(made, failure=made['failure'] | 'KeepImageFailures' >> beam.Filter(lambda f: f[1].stage != 'fetch'))
-    to_save | 'SaveCheckpoint' >> checkpoint.SaveCheckpoint(
-        FileSystems.join(options.output, checkpoint.CHECKPOINT_DIR), options.checkpoint_every)
-    if not saved.done:
-        return made
-    earlier = pipeline | 'ReadCheckpoint' >> checkpoint.ReadCheckpoint(saved)
-    return {kind: (made[kind], earlier[kind]) | f'WithSaved{kind.capitalize()}' >> beam.Flatten()
-            for kind in checkpoint.KINDS}
 
 
 def check_arguments(options: SpecscanOptions) -> None:
@@ -175,7 +104,7 @@ def run(argv=None, test_pipeline=None) -> dict:
     runner = pipeline_options.view_as(StandardOptions).runner
     watched = test_pipeline is None and runner in (None, 'DirectRunner', 'direct') and not options.quiet
     with tempfile.TemporaryDirectory(prefix='specscan-progress-') as progress_folder:
-        build(pipeline, options, saved, progress_folder if watched else None)
+        pipeline | 'Specscan' >> Specscan(job_config(options), saved, progress_folder if watched else None)
         with watch_progress(options, progress_folder, saved, enabled=watched):
             result = pipeline.run()
             state = result.wait_until_finish()

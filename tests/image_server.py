@@ -303,10 +303,14 @@ def run_fetch_bundle(links, images_dir=None, **settings) -> list:
     from apache_beam.transforms.window import GlobalWindow
     from apache_beam.utils.timestamp import MIN_TIMESTAMP
 
+    import dataclasses
+
+    from pipeline.options import default_options, job_config
     from transforms.fetch import FetchImageFn
-    settings = {'timeout': 5.0, 'retries': 0, 'max_bytes': 1_000_000, 'allow_private_networks': True,
-                'backoff': 0.01, **settings}
-    fn = FetchImageFn(images_dir, **settings)
+    settings = {'timeout': 5.0, 'retries': 0, 'max_bytes': 1_000_000, 'allow_private_networks': True, **settings}
+    backoff, max_retry_after = settings.pop('backoff', 0.01), settings.pop('max_retry_after', 30.0)
+    config = dataclasses.replace(job_config(default_options()).fetch, images_dir=images_dir, **settings)
+    fn = FetchImageFn(config, backoff=backoff, max_retry_after=max_retry_after)
     fn.setup()
     try:
         fn.start_bundle()

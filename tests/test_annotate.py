@@ -7,13 +7,20 @@ import pytest
 from PIL import Image, ImageDraw
 
 from tests.images import encode, label_image
-from transforms.annotate import annotate, annotated_name, chosen_candidate, ocr_size
+from transforms import annotate as annotate_module
+from transforms.annotate import annotated_name, chosen_candidate, ocr_size
 from transforms.records import Candidate, RowResult
 
 
 def cand(value, unit, box, score=0.5, allowed=True):
     left, top, width, height = box
     return Candidate(value, unit, f'{value} {unit}', left, top, width, height, allowed, score)
+
+
+
+def annotate(image_bytes, row, **settings):
+    """annotate() with the pipeline's default --ocr_max_side and --max_image_pixels unless given."""
+    return annotate_module.annotate(image_bytes, row, **{'ocr_max_side': 4000, 'max_pixels': 40_000_000, **settings})
 
 
 def result(prediction, candidates, size=(640, 320), index='7', **fields):

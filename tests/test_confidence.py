@@ -10,9 +10,10 @@ from pipeline.evaluate import confidence_result, expected_calibration_error, mai
 from transforms.candidates import find_candidates
 from transforms.choose import choose, load_model
 from transforms.confidence import calibrate, family_of, logit, row_confidence
-from transforms.predict import FACTS, EMBEDDING, FAILURES, OCR, ROWS, PredictRowsFn
+from transforms.predict import ChooseConfig, ChooseFn
 from transforms.priors import load_priors
-from transforms.records import ImageFacts, OcrResult, OcrWord, Row
+from transforms.records import EMBEDDING, FACTS, FAILED, OCR, ImageFacts, OcrResult, OcrWord, Row
+from transforms.row_candidates import ROWS, FindCandidatesFn
 
 CALIBRATION = {'method': 'platt', 'families': {'dimensions': {'slope': 1.0, 'intercept': -2.0},
                                                '*': {'slope': 2.0, 'intercept': 0.0}}}
@@ -194,12 +195,14 @@ def test_evaluate_reads_the_confidence_csv_beside_the_predictions(tmp_path, caps
 # --- --min_confidence in the job ---
 
 def predict(min_confidence: float, chooser: str = 'learned'):
-    fn = PredictRowsFn(chooser=chooser, min_confidence=min_confidence)
-    fn.setup()
+    find, choose = FindCandidatesFn(), ChooseFn(ChooseConfig(chooser, False, min_confidence))
+    find.setup()
+    choose.setup()
     row = Row(0, '1', 'https://x/a.jpg', '7', 'item_weight')
     joined = {ROWS: [row], FACTS: [ImageFacts('https://x/a.jpg', 'cache', 800, 600, 0.0, 0.0)],
-              OCR: [OcrResult(line_words(['Net', 'Wt', '500', 'g']), 0.1)], EMBEDDING: [], FAILURES: []}
-    (result,) = fn.process(('https://x/a.jpg', joined))
+              OCR: [OcrResult(line_words(['Net', 'Wt', '500', 'g']), 0.1)], EMBEDDING: [], FAILED: []}
+    (candidates,) = find.process(('https://x/a.jpg', joined))
+    (result,) = choose.process(candidates)
     return result
 
 

@@ -1,13 +1,16 @@
 """OCR: the engines' output turned into words, and the readers on drawn labels."""
+import dataclasses
 import os
 
 import numpy as np
 import pytest
 
+from pipeline.options import default_options, job_config
 from tests.images import label_image
 from transforms.engines import (
     PADDLE_LINES,
     PaddleReader,
+    TesseractReader,
     TextBox,
     direction,
     read_text,
@@ -15,7 +18,7 @@ from transforms.engines import (
     words_from_boxes,
     words_from_tesseract,
 )
-from transforms.ocr import FAILED, OcrFn, TesseractFn, make_readers
+from transforms.ocr import FAILED, OcrFn, make_readers
 from transforms.records import DecodedImage, ImageFacts, OcrResult
 
 
@@ -38,7 +41,7 @@ def decoded(image) -> DecodedImage:
 
 
 def test_tesseract_reads_a_drawn_label():
-    fn = TesseractFn()
+    fn = OcrFn((TesseractReader(11),))
     fn.setup()
     [(link, result)] = list(fn.process(decoded(label_image(['Net Wt 500 g', 'Output 12V']))))
     assert link == 'http://x/a.jpg'
@@ -48,7 +51,7 @@ def test_tesseract_reads_a_drawn_label():
 
 
 def test_tesseract_failure_is_data():
-    fn = TesseractFn(timeout=60)
+    fn = OcrFn((TesseractReader(11, timeout=60),))
     fn.setup()
     [output] = list(fn.process(decoded_with_bad_image()))
     assert output.tag == FAILED and output.value[1].stage == 'ocr'
@@ -170,7 +173,7 @@ def test_upscale_small_enlarges_the_long_side_to_min_side(shape, expected):
 
 @pytest.fixture(scope='module', params=['rapidocr', 'ppocrv6'])
 def paddle(request):
-    reader = PaddleReader(request.param, detection_side=960, min_side=1000)
+    reader = PaddleReader(request.param, detection_side=960, min_side=1000, retry_side=1600)
     reader.setup()
     return reader
 
@@ -213,27 +216,28 @@ def test_paddle_reads_sideways_print_in_either_direction(paddle):
         assert words and words[0].vertical and words[0].angle == pytest.approx(angle, abs=5), words
 
 
+def readers(*flags):
+    """make_readers for a run given these flags."""
+    return make_readers(job_config(default_options(flags)).ocr)
+
+
 def test_make_readers():
-    both = make_readers('both', psm=6, detection_side=640, min_side=800)
+    both = readers('--ocr_engine=both', '--ocr_psm=6', '--rapidocr_detection_side=640', '--rapidocr_min_side=800')
     assert [r.name for r in both] == ['tesseract', 'rapidocr']
     assert both[0].psm == 6 and (both[1].detection_side, both[1].min_side) == (640, 800)
-    assert [r.name for r in make_readers('tesseract')] == ['tesseract']
+    assert [r.name for r in readers('--ocr_engine=tesseract')] == ['tesseract']
     for engine in ('rapidocr', 'ppocrv6', 'ppocrv6-tiny', 'ppocrv5'):
-        assert [r.name for r in make_readers(engine)] == [engine]
-    assert make_readers('none') == ()
+        assert [r.name for r in readers(f'--ocr_engine={engine}')] == [engine]
+    assert readers('--ocr_engine=none') == ()
+    assert [r.name for r in readers()] == ['ppocrv6']  # the default engine
+    config = job_config(default_options()).ocr
     for engine in ('easyocr', '', 'Both'):
         with pytest.raises(ValueError, match='unknown OCR engine'):
-            make_readers(engine)
-
-
-def test_tesseract_fn_is_an_ocr_fn_with_tesseract_alone():
-    fn = TesseractFn(psm=6, timeout=5)
-    assert isinstance(fn, OcrFn) and [r.name for r in fn.readers] == ['tesseract']
-    assert (fn.readers[0].psm, fn.readers[0].timeout) == (6, 5)
+            make_readers(dataclasses.replace(config, engine=engine))
 
 
 def test_both_engines_words_reach_one_result():
-    fn = OcrFn(make_readers('both'))
+    fn = OcrFn(readers('--ocr_engine=both'))
     fn.setup()
     [(link, result)] = list(fn.process(decoded(label_image(['Net Wt 500 g', 'Output 12V']))))
     engines = {w.engine for w in result.words}

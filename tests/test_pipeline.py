@@ -10,8 +10,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.options import SpecscanOptions
-from pipeline.run import build, run
+from pipeline.graph import Specscan
+from pipeline.options import SpecscanOptions, job_config
+from pipeline.run import run
 
 
 def argv(input_path, images_dir, output, model_path):
@@ -23,7 +24,7 @@ def test_predictions_for_every_row(drawn_job, tmp_path, model_path):
     input_path, images_dir, truth = drawn_job
     options = PipelineOptions(argv(input_path, images_dir, str(tmp_path / 'out'), model_path))
     pipeline = TestPipeline(options=options)
-    results = build(pipeline, options.view_as(SpecscanOptions))
+    results = pipeline | Specscan(job_config(options.view_as(SpecscanOptions)))
     assert_that(results | 'IndexAndPrediction' >> beam.Map(lambda r: (r.index, r.prediction)),
                 equal_to(list(truth.items())))
     pipeline.run().wait_until_finish()
@@ -41,7 +42,7 @@ def test_blank_when_unread_leaves_the_row_with_nothing_read_blank(drawn_job, tmp
     options = PipelineOptions(argv(input_path, images_dir, str(tmp_path / 'out'), model_path)
                               + ['--chooser=rules'] + (['--blank_when_unread'] if blank else []))
     pipeline = TestPipeline(options=options)
-    results = build(pipeline, options.view_as(SpecscanOptions))
+    results = pipeline | Specscan(job_config(options.view_as(SpecscanOptions)))
 
     def as_read(result):  # the usual value is compared as a number, however the group writes it
         if result.index == '103' and result.prediction:

@@ -26,6 +26,7 @@ sys.path.insert(0, ROOT)
 
 from pipeline import report  # noqa: E402
 from pipeline.evaluate import read_labels  # noqa: E402
+from pipeline.options import default_options  # noqa: E402
 from transforms.annotate import annotate  # noqa: E402
 from transforms.fetch import cache_name  # noqa: E402
 
@@ -76,7 +77,9 @@ def annotated_sample(run: str, index: str, jpg_path: str) -> None:
     with open(os.path.join(SAMPLES, 'images', cache_name(result.image_link)), 'rb') as handle:
         data = handle.read()
     with open(jpg_path, 'wb') as handle:
-        handle.write(annotate(data, result, max_side=800))
+        options = default_options()  # the sample run's options
+        handle.write(annotate(data, result, ocr_max_side=options.ocr_max_side, max_pixels=options.max_image_pixels,
+                              max_side=800))
 
 
 def confidence_page(labels_path: str, run: str, confidence_path, html_path: str) -> None:

@@ -24,8 +24,6 @@ RED = (230, 20, 20)
 GREY = (150, 150, 150)
 BANNER = (25, 25, 25)
 PLACEHOLDER = (235, 235, 235)
-OCR_MAX_SIDE = 4000            # the pipeline's --ocr_max_side default
-MAX_PIXELS = 40_000_000        # the pipeline's --max_image_pixels default: larger ones are not decoded
 PLACEHOLDER_SIZE = (480, 360)  # when neither the image nor its recorded size is known
 MIN_SIDE = 480                 # smaller images are enlarged to this (or max_side): boxes and text stay legible
 _UNSAFE = re.compile(r'[^A-Za-z0-9_.-]')
@@ -62,7 +60,7 @@ def chosen_candidate(result: RowResult) -> Optional[Candidate]:
     return best
 
 
-def ocr_size(width: int, height: int, ocr_max_side: int = OCR_MAX_SIDE) -> Tuple[int, int]:
+def ocr_size(width: int, height: int, ocr_max_side: int) -> Tuple[int, int]:
     """The size of the image the OCR read, as transforms/preprocess.py computes it."""
     if ocr_max_side and max(width, height) > ocr_max_side:
         scale = ocr_max_side / max(width, height)
@@ -221,11 +219,12 @@ def _jpeg(image: Image.Image, quality: int) -> bytes:
     return out.getvalue()
 
 
-def annotate(image_bytes: bytes, result: RowResult, max_side: int = 1200, ocr_max_side: int = OCR_MAX_SIDE,
-             max_pixels: int = MAX_PIXELS, quality: int = 85) -> bytes:
+def annotate(image_bytes: bytes, result: RowResult, *, ocr_max_side: int, max_pixels: int, max_side: int = 1200,
+             quality: int = 85) -> bytes:
     """A JPEG of the row's image (at most max_side long, plus the banner) with its candidates
-    boxed. Never raises: an image Pillow cannot read becomes a blank canvas of the recorded size
-    with the reason printed, so a bad row still gets its picture."""
+    boxed; `ocr_max_side` and `max_pixels` are the run's options of those names. Never raises:
+    an image Pillow cannot read becomes a blank canvas of the recorded size with the reason
+    printed, so a bad row still gets its picture."""
     max_side = max(16, int(max_side))
     problem = ''
     try:

@@ -9,7 +9,7 @@ temporary name and a rename so that a file that exists is whole:
   facts-<id>.jsonl      (link, ImageFacts)   every fetched image, decoded or not
   ocr-<id>.jsonl        (link, OcrResult)    the words read
   embedding-<id>.jsonl  (link, Embedding)    the CNN vector, float32 in base64
-  failure-<id>.jsonl    (link, Failure)      a failed decode, inference or OCR
+  failed-<id>.jsonl     (link, Failure)      a failed decode, inference or OCR
 
 The first line of a file lists its links, so a resuming job learns what is done by reading
 one line per file. An image is done when its facts are saved and either a failure or both
@@ -27,17 +27,18 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.records import Embedding, Failure, ImageFacts, OcrResult, OcrWord
+from transforms.records import (EMBEDDING, FACTS, FAILED, IMAGE_STREAMS, OCR, Embedding, Failure, ImageFacts,
+                                OcrResult, OcrWord)
 from transforms.sinks import write_file_atomically
 
 CHECKPOINT_DIR = 'checkpoint'
-KINDS = ('facts', 'ocr', 'embedding', 'failure')
+KINDS = IMAGE_STREAMS
 FLUSH_SECONDS = 30.0
 
 
 def encode(kind: str, value) -> dict:
     """A record as JSON-ready data; a vector as base64 float32, exact and a quarter the size."""
-    if kind == 'embedding':
+    if kind == EMBEDDING:
         vector = np.asarray(value.vector, dtype='<f4').tobytes()
         return {'vector': base64.b64encode(vector).decode('ascii'), 'seconds': value.seconds}
     return dataclasses.asdict(value)
@@ -45,14 +46,14 @@ def encode(kind: str, value) -> dict:
 
 def decode(kind: str, data: dict):
     """The record `encode` saved, with the same type and values."""
-    if kind == 'facts':
+    if kind == FACTS:
         return ImageFacts(**data)
-    if kind == 'ocr':
+    if kind == OCR:
         return OcrResult(tuple(OcrWord(**word) for word in data['words']), data['seconds'])
-    if kind == 'embedding':
+    if kind == EMBEDDING:
         vector = np.frombuffer(base64.b64decode(data['vector']), dtype='<f4')
         return Embedding(tuple(vector.tolist()), data['seconds'])
-    if kind == 'failure':
+    if kind == FAILED:
         return Failure(**data)
     raise ValueError(f'unknown checkpoint kind {kind!r}')
 
@@ -71,8 +72,15 @@ def kind_of(path: str) -> str:
 @dataclasses.dataclass
 class Saved:
     """What an earlier run saved: for each file, the links to take from it; and the done images."""
-    files: Dict[str, Set[str]]
-    done: Set[str]
+    files: Dict[str, Set[str]] = dataclasses.field(default_factory=dict)
+    done: Set[str] = dataclasses.field(default_factory=set)
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointConfig:
+    """Where the checkpoint files go (--output/checkpoint/) and --checkpoint_every."""
+    folder: str
+    every: int
 
 
 def scan(folder: str) -> Saved:
@@ -88,8 +96,8 @@ def scan(folder: str) -> Saved:
             header = json.loads(handle.readline())
         for link in header['links']:
             first_file[kind].setdefault(link, path)
-    facts, ocr, embedding, failure = (first_file[kind] for kind in KINDS)
-    done = {link for link in facts if link in failure or (link in ocr and link in embedding)}
+    facts, ocr, embedding, failed = (first_file[kind] for kind in (FACTS, OCR, EMBEDDING, FAILED))
+    done = {link for link in facts if link in failed or (link in ocr and link in embedding)}
     files: Dict[str, Set[str]] = {}
     for kind in KINDS:
         for link, path in first_file[kind].items():
@@ -173,3 +181,24 @@ class ReadCheckpoint(beam.PTransform):
                 | 'CheckpointFiles' >> beam.Create(sorted(self.saved.files))
                 | 'ReadFiles' >> beam.ParDo(ReadCheckpointFn(self.saved.files)).with_outputs(*KINDS))
         return {kind: read[kind] for kind in KINDS}
+
+
+class Checkpoint(beam.PTransform):
+    """Dict kind -> PCollection[(link, record)] -> the same streams, saved under the folder as they
+    pass, with what an earlier run saved (`saved`) added. Fetch failures are not saved: a resumed
+    run tries those links again."""
+
+    def __init__(self, config: CheckpointConfig, saved: Saved):
+        super().__init__()
+        self.config = config
+        self.saved = saved
+
+    def expand(self, streams):
+        to_save = dict(streams, **{FAILED: streams[FAILED] | 'KeepImageFailures' >> beam.Filter(
+            lambda failed: failed[1].stage != 'fetch')})
+        to_save | 'Save' >> SaveCheckpoint(self.config.folder, self.config.every)
+        if not self.saved.done:
+            return streams
+        earlier = streams[FACTS].pipeline | 'Read' >> ReadCheckpoint(self.saved)
+        return {kind: (streams[kind], earlier[kind]) | f'WithSaved{kind.capitalize()}' >> beam.Flatten()
+                for kind in KINDS}

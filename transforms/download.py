@@ -145,9 +145,8 @@ class Downloader:
     Safe to share between threads (requests' Session is used that way by the pool sizes set here).
     """
 
-    def __init__(self, timeout: float = 20.0, retries: int = 3, max_bytes: int = 50 * 1024 * 1024,
-                 deadline: float = 60.0, allow_private_networks: bool = False, pool_size: int = 32,
-                 backoff: float = 0.5, max_retry_after: float = 30.0,
+    def __init__(self, timeout: float, retries: int, max_bytes: int, deadline: float,
+                 allow_private_networks: bool, pool_size: int, backoff: float = 0.5, max_retry_after: float = 30.0,
                  is_image: Callable[[bytes], bool] = lambda head: True):
         self.timeout = timeout
         self.retries = retries

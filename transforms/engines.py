@@ -93,7 +93,7 @@ class TesseractReader:
     """Tesseract through pytesseract (a subprocess per image): fast, weaker on small text."""
     name = 'tesseract'
 
-    def __init__(self, psm: int = 11, timeout: float = 60.0):
+    def __init__(self, psm: int, timeout: float = 60.0):
         self.psm = psm
         self.timeout = timeout
 
@@ -262,8 +262,7 @@ class PaddleReader:
     """A PP-OCR model set read through read_text. When a first pass finds no quantity at all,
     a second detects on a larger copy (small print on large images), kept if it finds one."""
 
-    def __init__(self, name: str = 'ppocrv6', detection_side: int = 960, min_side: int = 1000,
-                 retry_side: int = 1600):
+    def __init__(self, name: str, detection_side: int, min_side: int, retry_side: int):
         if name not in PADDLE_ENGINES:
             raise ValueError(f'unknown PP-OCR engine {name!r}')
         self.name = name

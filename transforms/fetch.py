@@ -14,7 +14,8 @@ import posixpath
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from typing import Optional
+from dataclasses import dataclass
+from typing import AbstractSet, Optional
 from urllib.parse import urlparse
 
 import apache_beam as beam
@@ -22,10 +23,20 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.download import LIFT, Downloader, DownloadError, RefusedLink
-from transforms.records import Failure, FetchedImage
+from transforms.records import FAILED, Failure, FetchedImage
 from transforms.preprocess import sniff_image_format
 
-FAILED = 'failed'
+
+@dataclass(frozen=True)
+class FetchConfig:
+    """How images are fetched: the --images_dir and --fetch_* options (pipeline/options.py owns the defaults)."""
+    images_dir: Optional[str]
+    timeout: float
+    retries: int
+    max_bytes: int
+    concurrency: int
+    deadline: float
+    allow_private_networks: bool
 
 
 def cache_name(link: str) -> str:
@@ -37,16 +48,12 @@ def cache_name(link: str) -> str:
 class FetchImageFn(beam.DoFn):
     """link -> FetchedImage, or (link, Failure) on the FAILED output, many links in flight at once."""
 
-    def __init__(self, images_dir: Optional[str], timeout: float = 20.0, retries: int = 3,
-                 max_bytes: int = 50 * 1024 * 1024, concurrency: int = 32, deadline: float = 60.0,
-                 allow_private_networks: bool = False, backoff: float = 0.5, max_retry_after: float = 30.0):
-        self.images_dir = images_dir
-        self.timeout = timeout
-        self.retries = retries
-        self.max_bytes = max_bytes
-        self.concurrency = max(1, concurrency)
-        self.deadline = deadline
-        self.allow_private_networks = allow_private_networks
+    def __init__(self, config: FetchConfig, backoff: float = 0.5, max_retry_after: float = 30.0):
+        self.config = config
+        self.images_dir = config.images_dir
+        self.max_bytes = config.max_bytes
+        self.concurrency = max(1, config.concurrency)
+        self.allow_private_networks = config.allow_private_networks
         self.backoff = backoff
         self.max_retry_after = max_retry_after
         self.from_cache = beam.metrics.Metrics.counter('FetchImages', 'images_from_cache')
@@ -54,8 +61,9 @@ class FetchImageFn(beam.DoFn):
         self.failures = beam.metrics.Metrics.counter('FetchImages', 'fetch_failures')
 
     def setup(self):
+        config = self.config
         self.downloader = Downloader(
-            self.timeout, self.retries, self.max_bytes, self.deadline, self.allow_private_networks,
+            config.timeout, config.retries, config.max_bytes, config.deadline, config.allow_private_networks,
             pool_size=self.concurrency, backoff=self.backoff, max_retry_after=self.max_retry_after,
             is_image=lambda head: sniff_image_format(head) is not None)
         self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix='fetch')
@@ -156,11 +164,21 @@ def _check_body(data: bytes, max_bytes: int) -> bytes:
 
 
 class FetchImages(beam.PTransform):
-    """PCollection[link] -> FetchedImage (main) and (link, Failure) (tag FAILED)."""
+    """PCollection[Row] -> FetchedImage (main) and (link, Failure) (tag FAILED), once per distinct link.
 
-    def __init__(self, images_dir, **settings):
+    Links in `skip` (done by an earlier, interrupted run: transforms/checkpoint.py) are not fetched.
+    """
+
+    def __init__(self, config: FetchConfig, skip: AbstractSet[str] = frozenset()):
         super().__init__()
-        self.fn = FetchImageFn(images_dir, **settings)
+        self.fn = FetchImageFn(config)
+        self.skip = frozenset(skip)
 
-    def expand(self, links):
+    def expand(self, rows):
+        links = (rows
+                 | 'Links' >> beam.Map(lambda row: row.image_link)
+                 | 'DistinctLinks' >> beam.Distinct())
+        if self.skip:
+            skip = self.skip
+            links = links | 'SkipSavedImages' >> beam.Filter(lambda link: link not in skip)
         return links | 'Fetch' >> beam.ParDo(self.fn).with_outputs(FAILED, main='images')

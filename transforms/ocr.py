@@ -5,29 +5,39 @@ worker, reads each decoded image with each, and marks the words that stand besid
 drawing's dimension lines (transforms/lines.py). Each word records the engine that read it.
 """
 import time
+from dataclasses import dataclass
 
 import apache_beam as beam
 
 from transforms.engines import PADDLE_ENGINES, PaddleReader, TesseractReader
 from transforms.lines import mark_dimension_lines
-from transforms.records import Failure, OcrResult
-
-FAILED = 'failed'
+from transforms.records import FAILED, OCR, Failure, OcrResult
 
 # 'both': Tesseract's and PP-OCRv4's words together; 'none': no text read (fetch and decode only)
 ENGINES = ('tesseract',) + PADDLE_ENGINES + ('both', 'none')
 
 
-def make_readers(engine: str, psm: int = 11, detection_side: int = 960, min_side: int = 1000,
-                 retry_side: int = 1600) -> tuple:
+@dataclass(frozen=True)
+class OcrConfig:
+    """--ocr_engine, --ocr_psm and the --rapidocr_* sizes (pipeline/options.py owns the defaults)."""
+    engine: str
+    psm: int
+    detection_side: int
+    min_side: int
+    retry_side: int
+
+
+def make_readers(config: OcrConfig) -> tuple:
     """The readers behind --ocr_engine."""
+    engine = config.engine
     if engine not in ENGINES:
         raise ValueError(f'unknown OCR engine {engine!r}: choose one of {", ".join(ENGINES)}')
     readers = ()
     if engine in ('tesseract', 'both'):
-        readers += (TesseractReader(psm),)
+        readers += (TesseractReader(config.psm),)
     if engine in PADDLE_ENGINES or engine == 'both':
-        readers += (PaddleReader('rapidocr' if engine == 'both' else engine, detection_side, min_side, retry_side),)
+        readers += (PaddleReader('rapidocr' if engine == 'both' else engine, config.detection_side, config.min_side,
+                                 config.retry_side),)
     return readers
 
 
@@ -36,9 +46,9 @@ class OcrFn(beam.DoFn):
 
     def __init__(self, readers: tuple):
         self.readers = readers
-        self.images = beam.metrics.Metrics.counter('Ocr', 'images_read')
-        self.failures = beam.metrics.Metrics.counter('Ocr', 'ocr_failures')
-        self.words = beam.metrics.Metrics.counter('Ocr', 'words_found')
+        self.images = beam.metrics.Metrics.counter('ReadText', 'images_read')
+        self.failures = beam.metrics.Metrics.counter('ReadText', 'ocr_failures')
+        self.words = beam.metrics.Metrics.counter('ReadText', 'words_found')
 
     def setup(self):
         for reader in self.readers:
@@ -61,18 +71,13 @@ class OcrFn(beam.DoFn):
         yield link, OcrResult(words, time.perf_counter() - started)
 
 
-def TesseractFn(psm: int = 11, timeout: float = 60.0) -> OcrFn:
-    """OcrFn with Tesseract alone."""
-    return OcrFn((TesseractReader(psm, timeout),))
+class ReadText(beam.PTransform):
+    """PCollection[DecodedImage] -> {OCR: (link, OcrResult), FAILED: (link, Failure)}."""
 
-
-class Ocr(beam.PTransform):
-    """PCollection[DecodedImage] -> (link, OcrResult) (main) and (link, Failure) (tag FAILED)."""
-
-    def __init__(self, engine: str = 'ppocrv6', psm: int = 11, detection_side: int = 960, min_side: int = 1000,
-                 retry_side: int = 1600):
+    def __init__(self, config: OcrConfig):
         super().__init__()
-        self.fn = OcrFn(make_readers(engine, psm, detection_side, min_side, retry_side))
+        self.fn = OcrFn(make_readers(config))
 
     def expand(self, decoded):
-        return decoded | 'ReadText' >> beam.ParDo(self.fn).with_outputs(FAILED, main='words')
+        read = decoded | 'Read' >> beam.ParDo(self.fn).with_outputs(FAILED, main=OCR)
+        return {OCR: read[OCR], FAILED: read[FAILED]}

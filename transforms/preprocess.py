@@ -9,16 +9,23 @@ import atexit
 import io
 import re
 import time
+from dataclasses import dataclass
 from typing import Optional
 
 import apache_beam as beam
 import numpy as np
 
-from transforms.records import DecodedImage, Failure, FetchedImage, ImageFacts
+from transforms.records import FACTS, FAILED, DecodedImage, Failure, FetchedImage, ImageFacts
 
-FAILED = 'failed'
-FACTS = 'facts'
 CNN_INPUT_SIZE = 224
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """--preprocess_batch_size, --max_image_pixels and --ocr_max_side (pipeline/options.py owns the defaults)."""
+    batch_size: int
+    max_pixels: int
+    ocr_max_side: int
 
 _MAGIC = (
     (b'\xff\xd8\xff', 'jpeg'),
@@ -205,10 +212,10 @@ class Preprocess(beam.PTransform):
     """PCollection[FetchedImage] -> DecodedImage (main), (link, Failure) (tag FAILED) and
     (link, ImageFacts) (tag FACTS)."""
 
-    def __init__(self, batch_size: int, max_pixels: int, ocr_max_side: int):
+    def __init__(self, config: PreprocessConfig):
         super().__init__()
-        self.batch_size = batch_size
-        self.fn = PreprocessBatchFn(max_pixels, ocr_max_side)
+        self.batch_size = config.batch_size
+        self.fn = PreprocessBatchFn(config.max_pixels, config.ocr_max_side)
 
     def expand(self, images):
         return (images

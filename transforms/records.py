@@ -14,6 +14,13 @@ import pyarrow as pa
 # Stages a failure can come from, in pipeline order.
 STAGES = ('read', 'fetch', 'decode', 'inference', 'ocr', 'choose')
 
+# What is learned about each image travels as (link, record) on one of these streams, named
+# once: every stage puts its failures on FAILED as (link, Failure), Preprocess its ImageFacts on
+# FACTS, ReadText its OcrResult on OCR, Embed its Embedding on EMBEDDING. The checkpoint saves
+# them by these names and Candidates joins them to their rows by them.
+FACTS, OCR, EMBEDDING, FAILED = 'facts', 'ocr', 'embedding', 'failed'
+IMAGE_STREAMS = (FACTS, OCR, EMBEDDING, FAILED)
+
 
 @dataclass(frozen=True)
 class Row:

@@ -82,7 +82,7 @@ class WritePredictionsFn(beam.DoFn):
 class WriteOutputs(beam.PTransform):
     """PCollection[RowResult] -> records/*.parquet, failures/*.jsonl, predictions.csv and confidence.csv."""
 
-    def __init__(self, output: str, num_shards: int = 0):
+    def __init__(self, output: str, num_shards: int):
         super().__init__()
         self.output = output
         self.num_shards = num_shards

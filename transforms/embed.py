@@ -1,23 +1,30 @@
-"""CnnFeatures: the image's 1280-wide EfficientNet-Lite0 embedding, through Beam's RunInference.
+"""Embed: the image's 1280-wide EfficientNet-Lite0 embedding, through Beam's RunInference.
 
 The model loads only through a ModelHandler inside RunInference (Beam's TFModelHandlerNumpy
 reading the `.keras` file that `make model` writes), wrapped in a KeyedModelHandler so the
 image link stays attached to its result. TensorFlow places the model on a GPU when the worker
-has one and on the CPU otherwise; the batch sizes are options so each can be sized.
+has one and on the CPU otherwise; the batch sizes are options so each can be sized. With
+--skip_cnn no model is loaded and every image gets an empty embedding.
 """
 import logging
 import time
+from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
-from apache_beam.ml.inference.tensorflow_inference import ModelType, TFModelHandlerNumpy
 
-from transforms.records import Embedding, Failure
+from transforms.records import EMBEDDING, FAILED, Embedding, Failure
 
-EMBEDDINGS = 'embeddings'
-FAILED = 'failed'
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """--model_path, --inference_*_batch_size and --skip_cnn (pipeline/options.py owns the defaults)."""
+    model_path: str
+    min_batch_size: int
+    max_batch_size: int
+    skip: bool = False
 
 
 class _DropMemoryWarning(logging.Filter):
@@ -45,6 +52,7 @@ def embed_batch(model, batch: Sequence[np.ndarray], inference_args: Optional[dic
 
 def lite0_model_handler(model_path: str, min_batch_size: int, max_batch_size: int) -> KeyedModelHandler:
     """(link, image) -> (link, PredictionResult) with an Embedding as the inference."""
+    from apache_beam.ml.inference.tensorflow_inference import ModelType, TFModelHandlerNumpy  # imports TensorFlow
     return KeyedModelHandler(TFModelHandlerNumpy(
         model_uri=model_path, model_type=ModelType.SAVED_MODEL, inference_fn=embed_batch,
         min_batch_size=min_batch_size, max_batch_size=max_batch_size))
@@ -56,18 +64,23 @@ def batch_failures(failed):
     return [(link, Failure.from_error('inference', error)) for link, _ in batch]
 
 
-class CnnFeatures(beam.PTransform):
-    """PCollection[DecodedImage] -> {EMBEDDINGS: (link, Embedding), FAILED: (link, Failure)}.
+class Embed(beam.PTransform):
+    """PCollection[DecodedImage] -> {EMBEDDING: (link, Embedding), FAILED: (link, Failure)}.
 
     A batch the model fails on costs its images their embeddings, not the job."""
 
-    def __init__(self, model_path: str, min_batch_size: int = 1, max_batch_size: int = 16):
+    def __init__(self, config: EmbedConfig):
         super().__init__()
-        self.handler = lite0_model_handler(model_path, min_batch_size, max_batch_size)
+        self.config = config
 
     def expand(self, decoded):
+        if self.config.skip:
+            empty = decoded | 'NoEmbedding' >> beam.Map(lambda image: (image.facts.link, Embedding((), 0.0)))
+            return {EMBEDDING: empty,
+                    FAILED: decoded.pipeline | 'NoFailures' >> beam.Create([])}
+        handler = lite0_model_handler(self.config.model_path, self.config.min_batch_size, self.config.max_batch_size)
         keyed = decoded | 'KeyByLink' >> beam.Map(lambda image: (image.facts.link, image.cnn_input))
-        results, dead_letters = keyed | 'RunInference' >> RunInference(self.handler).with_exception_handling()
+        results, dead_letters = keyed | 'RunInference' >> RunInference(handler).with_exception_handling()
         embeddings = results | 'TakeEmbedding' >> beam.MapTuple(lambda link, result: (link, result.inference))
         failed = dead_letters.failed_inferences | 'InferenceFailures' >> beam.FlatMap(batch_failures)
-        return {EMBEDDINGS: embeddings, FAILED: failed}
+        return {EMBEDDING: embeddings, FAILED: failed}

@@ -1,11 +1,11 @@
-"""CnnFeatures: the real converted model behind Beam's RunInference, keys kept attached."""
+"""Embed: the real converted model behind Beam's RunInference, keys kept attached; --skip_cnn loads none."""
 import apache_beam as beam
 import numpy as np
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.features import EMBEDDINGS, FAILED, CnnFeatures, embed_batch, lite0_model_handler
-from transforms.records import DecodedImage, Embedding, ImageFacts
+from transforms.embed import Embed, EmbedConfig, embed_batch, lite0_model_handler
+from transforms.records import EMBEDDING, FAILED, DecodedImage, Embedding, ImageFacts
 
 
 def image(link, seed):
@@ -35,8 +35,8 @@ def test_run_inference_keeps_links(model_path):
     with TestPipeline() as pipeline:
         outputs = (pipeline
                    | beam.Create([image('a', 0), image('b', 1), image('c', 2)])
-                   | CnnFeatures(model_path, min_batch_size=1, max_batch_size=2))
-        assert_that(outputs[EMBEDDINGS], check)
+                   | Embed(EmbedConfig(model_path, min_batch_size=1, max_batch_size=2)))
+        assert_that(outputs[EMBEDDING], check)
         assert_that(outputs[FAILED], equal_to([]), label='NoFailures')
 
 
@@ -45,7 +45,16 @@ def test_a_batch_the_model_fails_on_becomes_inference_failures(model_path):
     with TestPipeline() as pipeline:
         outputs = (pipeline
                    | beam.Create([wrong_shape])
-                   | CnnFeatures(model_path, min_batch_size=1, max_batch_size=1))
+                   | Embed(EmbedConfig(model_path, min_batch_size=1, max_batch_size=1)))
         assert_that(outputs[FAILED] | beam.MapTuple(lambda link, failure: (link, failure.stage)),
                     equal_to([('bad', 'inference')]))
-        assert_that(outputs[EMBEDDINGS], equal_to([]), label='NoEmbeddings')
+        assert_that(outputs[EMBEDDING], equal_to([]), label='NoEmbeddings')
+
+
+def test_skip_cnn_loads_no_model_and_gives_every_image_an_empty_embedding():
+    with TestPipeline() as pipeline:
+        outputs = (pipeline
+                   | beam.Create([image('a', 0), image('b', 1)])
+                   | Embed(EmbedConfig('/no/such/model.keras', 1, 16, skip=True)))
+        assert_that(outputs[EMBEDDING], equal_to([('a', Embedding((), 0.0)), ('b', Embedding((), 0.0))]))
+        assert_that(outputs[FAILED], equal_to([]), label='NoFailures')
