@@ -17,9 +17,15 @@ def read(path):
 
 
 def relative_links(path):
-    """Link targets in a Markdown file outside its code blocks, less web links and the #fragment."""
+    """Link targets in a Markdown file outside its code blocks, less web links: (file, #fragment)."""
     targets = LINK.findall(FENCE.sub('', read(path)))
-    return [t.split('#')[0] for t in targets if not re.match(r'[a-z]+:', t) and not t.startswith('#')]
+    return [tuple(t.partition('#')[::2]) for t in targets if not re.match(r'[a-z]+:', t)]
+
+
+def anchors(path):
+    """The #fragments GitHub gives a Markdown file's headings."""
+    headings = re.findall(r'^#+ (.*)$', FENCE.sub('', read(path)), re.M)
+    return {re.sub(r'[^\w\- ]', '', h.strip().lower()).replace(' ', '-') for h in headings}
 
 
 def test_readme_fits_a_screen():
@@ -29,20 +35,24 @@ def test_readme_fits_a_screen():
 def test_every_relative_link_points_at_a_file():
     assert len(PAGES) >= 10
     for path in [README] + PAGES:
-        for target in relative_links(path):
-            assert os.path.exists(os.path.join(os.path.dirname(path), target)), f'{path}: {target}'
+        for target, fragment in relative_links(path):
+            linked = os.path.join(os.path.dirname(path), target) if target else path
+            assert os.path.exists(linked), f'{path}: {target}'
+            if fragment:
+                assert fragment in anchors(linked), f'{path}: {target}#{fragment}'
 
 
 def test_readme_links_every_docs_page():
-    linked = {os.path.normpath(os.path.join(ROOT, t)) for t in relative_links(README)}
+    linked = {os.path.normpath(os.path.join(ROOT, t)) for t, _ in relative_links(README)}
     assert set(PAGES) <= linked, set(PAGES) - linked
 
 
 def test_link_finder_sees_links_and_skips_code(tmp_path):
     page = tmp_path / 'page.md'
-    page.write_text('[a](a.md) ![b](img/b.png) [c](https://x.org) [d](#top) [e](e.md#part)\n'
-                    '```\nprint([x](y))\n```\n')
-    assert relative_links(str(page)) == ['a.md', 'img/b.png', 'e.md']
+    page.write_text('# The CNN: `make model`\n[a](a.md) ![b](img/b.png) [c](https://x.org) [d](#top) [e](e.md#part)\n'
+                    '```\nprint([x](y))\n# not a heading\n```\n')
+    assert relative_links(str(page)) == [('a.md', ''), ('img/b.png', ''), ('', 'top'), ('e.md', 'part')]
+    assert anchors(str(page)) == {'the-cnn-make-model'}
 
 
 def test_options_table_is_the_options_class():
