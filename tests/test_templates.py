@@ -36,10 +36,8 @@ def read(path):
 
 
 def readme_section():
-    text = read('README.md')
-    start = text.index('## Dataflow Flex Template')
-    end = text.find('\n## ', start + 1)
-    return text[start:end if end != -1 else None]
+    """The pages users follow for the template and its schedules."""
+    return read('docs/dataflow.md') + read('docs/scheduling.md')
 
 
 def scheduler_job(values=None):

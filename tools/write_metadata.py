@@ -1,8 +1,9 @@
-"""Write templates/metadata.json from SpecscanOptions, so the template's parameters are the options.
+"""Write templates/metadata.json and the table of docs/options.md from SpecscanOptions, so the
+template's parameters and the documented options are the options.
 
     python tools/write_metadata.py
 
-tests/test_templates.py fails when the two drift apart; run this after changing an option.
+tests/test_templates.py and tests/test_docs.py fail when either drifts; run this after changing an option.
 
 Each parameter gets, from its argparse definition: its help text, whether it is required, a
 default shown in the Dataflow console (`defaultValue`), a group (`groupName`, the console's
@@ -18,8 +19,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pipeline.options import REQUIRED_OPTIONS, SpecscanOptions  # noqa: E402
 
-METADATA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'templates',
-                             'metadata.json')
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+METADATA_PATH = os.path.join(ROOT, 'templates', 'metadata.json')
+OPTIONS_DOC_PATH = os.path.join(ROOT, 'docs', 'options.md')
+# docs/options.md's table is the text between these two lines.
+TABLE_START = '<!-- options table: written by python tools/write_metadata.py from SpecscanOptions; do not edit -->'
+TABLE_END = '<!-- end of the options table -->'
 
 # Where templates/Dockerfile builds the CNN: the value a template run passes as model_path.
 IMAGE_MODEL_PATH = '/template/models/efficientnet_lite0.keras'
@@ -82,8 +87,36 @@ def metadata() -> dict:
             'parameters': [parameter(action) for action in option_actions()]}
 
 
+def shown_default(action: argparse.Action) -> str:
+    if action.dest in REQUIRED_OPTIONS:
+        return '(required)'
+    if action.default is None or isinstance(action.default, bool):
+        return 'off' if action.default is False else 'none'
+    return f'`{action.default}`'
+
+
+def options_table() -> str:
+    """The Markdown table of every option: name, default and help, as `--help` gives them."""
+    rows = ['| option | default | what |', '| --- | --- | --- |']
+    for action in option_actions():
+        what = action.help + (' One of: ' + ', '.join(f'`{c}`' for c in action.choices) + '.'
+                              if action.choices else '')
+        rows.append(f'| `--{action.dest}` | {shown_default(action)} | {what.replace("|", "&#124;")} |')
+    return '\n'.join(rows)
+
+
+def with_options_table(page: str) -> str:
+    """page (docs/options.md) with the text between the table markers replaced by options_table()."""
+    start = page.index(TABLE_START) + len(TABLE_START)
+    return page[:start] + '\n' + options_table() + '\n' + page[page.index(TABLE_END, start):]
+
+
 if __name__ == '__main__':
     with open(METADATA_PATH, 'w') as handle:
         json.dump(metadata(), handle, indent=2)
         handle.write('\n')
-    print(METADATA_PATH)
+    with open(OPTIONS_DOC_PATH) as handle:
+        page = handle.read()
+    with open(OPTIONS_DOC_PATH, 'w') as handle:
+        handle.write(with_options_table(page))
+    print(METADATA_PATH, OPTIONS_DOC_PATH)
