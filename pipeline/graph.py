@@ -12,7 +12,7 @@ import apache_beam as beam
 
 from pipeline import progress
 from pipeline.options import JobConfig
-from transforms.annotations import IMAGES, RESULTS, WriteAnnotations
+from transforms.annotations import RESULTS, WriteAnnotations
 from transforms.checkpoint import Checkpoint, Saved
 from transforms.embed import Embed
 from transforms.fetch import FetchImages
@@ -20,8 +20,8 @@ from transforms.ocr import ReadText
 from transforms.predict import Choose, rejected_result
 from transforms.preprocess import Preprocess
 from transforms.read import REJECTED, ReadRows
-from transforms.records import EMBEDDING, FACTS, FAILED, OCR
-from transforms.row_candidates import ROWS, Candidates
+from transforms.records import DECODED, EMBEDDING, FACTS, FAILED, IMAGES, OCR, ROWS
+from transforms.row_candidates import Candidates
 from transforms.sinks import WriteOutputs
 
 
@@ -41,20 +41,20 @@ class Specscan(beam.PTransform):
     def expand(self, pbegin):
         config = self.config
         read = pbegin | 'ReadRows' >> ReadRows(config.input)
-        fetched = read.rows | 'FetchImages' >> FetchImages(config.fetch, skip=self.saved.done)
-        decoded = fetched.images | 'Preprocess' >> Preprocess(config.preprocess)
-        embedded = decoded.decoded | 'Embed' >> Embed(config.embed)
-        text = decoded.decoded | 'ReadText' >> ReadText(config.ocr)
+        fetched = read[ROWS] | 'FetchImages' >> FetchImages(config.fetch, skip=self.saved.done)
+        decoded = fetched[IMAGES] | 'Preprocess' >> Preprocess(config.preprocess)
+        embedded = decoded[DECODED] | 'Embed' >> Embed(config.embed)
+        text = decoded[DECODED] | 'ReadText' >> ReadText(config.ocr)
         failed = (fetched[FAILED], decoded[FAILED], embedded[FAILED], text[FAILED]) | 'ImageFailures' >> beam.Flatten()
         if self.progress_folder:
             ({'Read': text[OCR], 'OcrFailed': text[FAILED], 'DecodeFailed': decoded[FAILED],
               'FetchFailed': fetched[FAILED]} | 'MarkProgress' >> progress.MarkImagesDone(self.progress_folder))
         per_image = ({FACTS: decoded[FACTS], OCR: text[OCR], EMBEDDING: embedded[EMBEDDING], FAILED: failed}
                      | 'Checkpoint' >> Checkpoint(config.checkpoint, self.saved))
-        candidates = dict(per_image, **{ROWS: read.rows}) | 'Candidates' >> Candidates()
+        candidates = dict(per_image, **{ROWS: read[ROWS]}) | 'Candidates' >> Candidates()
         predicted = candidates | 'Choose' >> Choose(config.choose)
         if config.annotate:
-            {RESULTS: predicted, IMAGES: fetched.images} | 'Annotate' >> WriteAnnotations(config.annotate)
+            {RESULTS: predicted, IMAGES: fetched[IMAGES]} | 'Annotate' >> WriteAnnotations(config.annotate)
         rejected = read[REJECTED] | 'RejectedRows' >> beam.Map(rejected_result)
         results = (predicted, rejected) | 'AllRows' >> beam.Flatten()
         results | 'WriteOutputs' >> WriteOutputs(config.output, config.num_shards)

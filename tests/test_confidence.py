@@ -12,8 +12,8 @@ from transforms.choose import choose, load_model
 from transforms.confidence import calibrate, family_of, logit, row_confidence
 from transforms.predict import ChooseConfig, ChooseFn
 from transforms.priors import load_priors
-from transforms.records import EMBEDDING, FACTS, FAILED, OCR, ImageFacts, OcrResult, OcrWord, Row
-from transforms.row_candidates import ROWS, FindCandidatesFn
+from transforms.records import EMBEDDING, FACTS, FAILED, OCR, ROWS, ImageFacts, OcrResult, OcrWord, Row
+from transforms.row_candidates import FindCandidatesFn
 
 CALIBRATION = {'method': 'platt', 'families': {'dimensions': {'slope': 1.0, 'intercept': -2.0},
                                                '*': {'slope': 2.0, 'intercept': 0.0}}}

@@ -12,8 +12,9 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.annotate import annotate, annotated_name
+from transforms.records import IMAGES
 
-RESULTS, IMAGES = 'results', 'images'
+RESULTS = 'results'
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.download import LIFT, Downloader, DownloadError, RefusedLink
-from transforms.records import FAILED, Failure, FetchedImage
+from transforms.records import FAILED, IMAGES, Failure, FetchedImage
 from transforms.preprocess import sniff_image_format
 
 
@@ -181,4 +181,4 @@ class FetchImages(beam.PTransform):
         if self.skip:
             skip = self.skip
             links = links | 'SkipSavedImages' >> beam.Filter(lambda link: link not in skip)
-        return links | 'Fetch' >> beam.ParDo(self.fn).with_outputs(FAILED, main='images')
+        return links | 'Fetch' >> beam.ParDo(self.fn).with_outputs(FAILED, main=IMAGES)

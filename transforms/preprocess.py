@@ -15,7 +15,7 @@ from typing import Optional
 import apache_beam as beam
 import numpy as np
 
-from transforms.records import FACTS, FAILED, DecodedImage, Failure, FetchedImage, ImageFacts
+from transforms.records import DECODED, FACTS, FAILED, DecodedImage, Failure, FetchedImage, ImageFacts
 
 CNN_INPUT_SIZE = 224
 
@@ -220,4 +220,4 @@ class Preprocess(beam.PTransform):
     def expand(self, images):
         return (images
                 | 'BatchImages' >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
-                | 'Decode' >> beam.ParDo(self.fn).with_outputs(FAILED, FACTS, main='decoded'))
+                | 'Decode' >> beam.ParDo(self.fn).with_outputs(FAILED, FACTS, main=DECODED))

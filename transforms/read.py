@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.records import Failure, RejectedRow, Row
+from transforms.records import ROWS, Failure, RejectedRow, Row
 from transforms.units import ENTITY_UNITS
 
 HEADER = ('index', 'image_link', 'group_id', 'entity_name')
@@ -130,6 +130,6 @@ class ReadRows(beam.PTransform):
     def expand(self, pbegin):
         parsed = (pbegin
                   | 'InputPath' >> beam.Create([self.path])
-                  | 'ParseCsv' >> beam.ParDo(ParseCsvFn()).with_outputs(REJECTED, main='rows'))
-        rows = parsed.rows | 'SpreadRows' >> beam.Reshuffle()
-        return {'rows': rows, REJECTED: parsed[REJECTED]}
+                  | 'ParseCsv' >> beam.ParDo(ParseCsvFn()).with_outputs(REJECTED, main=ROWS))
+        rows = parsed[ROWS] | 'SpreadRows' >> beam.Reshuffle()
+        return {ROWS: rows, REJECTED: parsed[REJECTED]}

@@ -20,6 +20,8 @@ STAGES = ('read', 'fetch', 'decode', 'inference', 'ocr', 'choose')
 # them by these names and Candidates joins them to their rows by them.
 FACTS, OCR, EMBEDDING, FAILED = 'facts', 'ocr', 'embedding', 'failed'
 IMAGE_STREAMS = (FACTS, OCR, EMBEDDING, FAILED)
+# The main outputs: ReadRows' Rows, FetchImages' FetchedImages, Preprocess' DecodedImages.
+ROWS, IMAGES, DECODED = 'rows', 'images', 'decoded'
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,7 @@ import apache_beam as beam
 
 from transforms.candidates import Scored, find_candidates
 from transforms.priors import load_priors
-from transforms.records import EMBEDDING, FACTS, FAILED, OCR, STAGES, Failure, RowResult
-
-ROWS = 'rows'
+from transforms.records import EMBEDDING, FACTS, FAILED, OCR, ROWS, STAGES, Failure, RowResult
 
 
 @dataclass(frozen=True)
