@@ -48,8 +48,9 @@ def rule_score(scored: Scored) -> float:
 
 
 class TreeModel:
-    """A binary gradient-boosted tree ensemble exported from scikit-learn's
-    HistGradientBoostingClassifier: probability = sigmoid(baseline + sum of leaf values)."""
+    """A binary gradient-boosted tree ensemble exported by pipeline/train_chooser.py from
+    scikit-learn: probability = sigmoid(baseline + sum of leaf values). A node sends a feature
+    that is missing (NaN) to the side in missing_left; candidates' features are never NaN."""
 
     def __init__(self, data: dict):
         if tuple(data['features']) != FEATURES:
