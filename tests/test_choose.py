@@ -1,6 +1,7 @@
 """Choose: the rule chooser, the exported tree model, and how a value is written."""
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -72,6 +73,12 @@ def test_repetition_adds_a_little(priors):
     lines = (['1', 'kg'], ['2', 'kg'], ['2', 'kg'])
     assert rules(priors, 'item_weight', *lines) == (2.0, 'kilogram')
     assert [round(rule_score(item), 6) for item in scored(priors, 'item_weight', *lines)] == [1.0, 1.1, 1.1]
+
+
+def test_a_dimension_line_the_entitys_way_adds_half(priors):
+    item = scored(priors, 'height', ['30', 'cm'])[0]
+    beside = replace(item, features=item.features._replace(line_agrees=1.0))
+    assert rule_score(beside) - rule_score(item) == pytest.approx(0.5)
 
 
 def test_a_tie_goes_to_the_candidate_read_first(priors):
@@ -243,14 +250,12 @@ def test_choose_writes_with_the_group_style(written):
 
 @pytest.fixture(scope='module')
 def fitted():
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.ensemble import GradientBoostingClassifier
     rng = np.random.default_rng(0)
     x = rng.normal(size=(600, len(FEATURES)))
-    x[rng.random(x.shape) < 0.1] = np.nan
-    logit = 1.5 * np.nan_to_num(x[:, 0]) - np.nan_to_num(x[:, 5]) + 0.8 * np.isnan(x[:, 12])
+    logit = 1.5 * x[:, 0] - x[:, 5] + 0.8 * (x[:, 12] > 1)
     y = rng.random(len(x)) < 1 / (1 + np.exp(-logit))
-    return HistGradientBoostingClassifier(max_depth=3, max_iter=30, min_samples_leaf=10,
-                                          random_state=0).fit(x, y)
+    return GradientBoostingClassifier(max_depth=3, n_estimators=30, min_samples_leaf=10, random_state=0).fit(x, y)
 
 
 def test_tree_model_matches_scikit_learn_on_fresh_rows(fitted):
@@ -258,12 +263,21 @@ def test_tree_model_matches_scikit_learn_on_fresh_rows(fitted):
     model = TreeModel(json.loads(json.dumps(export(fitted))))  # as shipped: through JSON
     rng = np.random.default_rng(1)
     fresh = rng.normal(scale=1.5, size=(300, len(FEATURES)))
-    fresh[rng.random(fresh.shape) < 0.15] = np.nan
-    fresh[0, :] = np.nan
     expected = fitted.predict_proba(fresh)[:, 1]
     got = np.array([model.probability(list(row)) for row in fresh])
     assert np.max(np.abs(got - expected)) < 1e-9
     assert expected.std() > 0.01  # the model is not constant, so agreement means something
+
+
+def test_a_missing_value_follows_the_nodes_missing_side():
+    """The shipped chooser.json may come from HistGradientBoostingClassifier, whose trees send
+    a missing (NaN) feature to the side each node learned."""
+    tree = {'feature': [0, 0, 0], 'threshold': [0.5, 0.0, 0.0], 'left': [1, 0, 0], 'right': [2, 0, 0],
+            'leaf': [False, True, True], 'value': [0.0, -1.0, 1.0]}
+    data = {'features': list(FEATURES), 'baseline': 0.0}
+    nan = [math.nan] * len(FEATURES)
+    assert TreeModel(dict(data, trees=[dict(tree, missing_left=[True, False, False])])).raw(nan) == -1.0
+    assert TreeModel(dict(data, trees=[dict(tree, missing_left=[False, False, False])])).raw(nan) == 1.0
 
 
 def test_tree_model_refuses_other_features(fitted):

@@ -3,6 +3,7 @@ import csv
 import json
 import os
 
+import numpy as np
 import pytest
 
 from pipeline import train_chooser
@@ -61,6 +62,15 @@ def test_training_writes_a_model_the_pipeline_can_load(drawn_run, capsys):
     assert 'learned chooser, 2 folds by image' in printed and 'rule chooser' in printed
     model = TreeModel(json.loads(out.read_text()))
     assert model.trees and 0.0 <= model.probability([0.0] * len(FEATURES)) <= 1.0
+
+
+@pytest.mark.parametrize('all_right', [True, False])
+def test_candidates_all_right_or_all_wrong_give_a_sure_constant_model(all_right):
+    """A tiny set's fold may hold one class only, which GradientBoostingClassifier refuses."""
+    features, right = np.zeros((4, len(FEATURES))), np.full(4, all_right)
+    model = TreeModel(train_chooser.export(train_chooser.fit(features, right)))
+    assert not model.trees
+    assert model.probability(features[0]) == pytest.approx(1.0 if all_right else 0.0, abs=1e-3)
 
 
 @pytest.mark.parametrize('seed', [None, 0, 1])

@@ -10,6 +10,8 @@ from transforms import units
 from transforms.units import (
     ALL_UNITS,
     ENTITY_UNITS,
+    METRIC_UNITS,
+    TO_BASE_UNIT,
     Quantity,
     find_quantities,
     find_quantities_in_text,
@@ -148,6 +150,30 @@ def test_alias_table_covers_every_allowed_unit_and_nothing_else():
     assert set(units._UNIT_ALIASES) == ALL_UNITS
     keys = [units._alias_key(alias) for alias, _ in ALIASES]
     assert len(keys) == len(set(keys)), "two aliases read the same"
+
+
+# What each unit was worth in base units when transforms/candidates.py kept its own table
+# (issue 18 moved it here): the candidate features rank values by these, so they must not move.
+FACTORS_AS_BEFORE = [
+    ("millimetre", 0.1), ("centimetre", 1.0), ("metre", 100.0), ("inch", 2.54), ("foot", 30.48),
+    ("yard", 91.44), ("microgram", 1e-6), ("milligram", 1e-3), ("gram", 1.0), ("kilogram", 1e3),
+    ("ounce", 28.35), ("pound", 453.6), ("ton", 1e6), ("millivolt", 1e-3), ("volt", 1.0),
+    ("kilovolt", 1e3), ("watt", 1.0), ("kilowatt", 1e3), ("microlitre", 1e-3), ("millilitre", 1.0),
+    ("centilitre", 10.0), ("decilitre", 100.0), ("litre", 1e3), ("fluid ounce", 29.57), ("cup", 240.0),
+    ("pint", 473.0), ("quart", 946.0), ("gallon", 3785.0), ("imperial gallon", 4546.0),
+    ("cubic inch", 16.39), ("cubic foot", 28317.0),
+]
+
+
+def test_every_unit_has_its_factor_to_the_base_unit_as_before():
+    assert dict(FACTORS_AS_BEFORE) == TO_BASE_UNIT
+    assert set(TO_BASE_UNIT) == ALL_UNITS == set(units._UNIT_ALIASES)  # every unit the parser reads
+
+
+def test_metric_units_are_the_si_ones_and_the_tonne():
+    imperial = {"inch", "foot", "yard", "ounce", "pound", "fluid ounce", "cup", "pint", "quart", "gallon",
+                "imperial gallon", "cubic inch", "cubic foot"}
+    assert METRIC_UNITS == ALL_UNITS - imperial
 
 
 OCR_CONFUSIONS = [

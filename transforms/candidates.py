@@ -13,11 +13,12 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 from transforms.priors import Priors
 from transforms.records import Candidate, OcrWord
-from transforms.units import ENTITY_UNITS, Quantity, bare_numbers, find_quantities, glued_quantities, lone_unit
+from transforms.units import (ENTITY_UNITS, METRIC_UNITS, TO_BASE_UNIT, Quantity, bare_numbers, find_quantities,
+                              glued_quantities, lone_unit)
 
 ENTITIES = tuple(sorted(ENTITY_UNITS))
 
@@ -53,42 +54,92 @@ def tokens(text: str) -> list:
     without the units that follow numbers (the V of '12V' is no voltage keyword)."""
     return _TOKEN.findall(_UNIT_AFTER_NUMBER.sub(' ', _CASE_CHANGE.sub(' ', text).lower()))
 
-# Factors to one base unit per kind of quantity, so values of one kind can be ranked.
-_TO_BASE = {
-    'millimetre': 0.1, 'centimetre': 1.0, 'metre': 100.0, 'inch': 2.54, 'foot': 30.48, 'yard': 91.44,
-    'microgram': 1e-6, 'milligram': 1e-3, 'gram': 1.0, 'kilogram': 1e3, 'ounce': 28.35, 'pound': 453.6,
-    'ton': 1e6, 'millivolt': 1e-3, 'volt': 1.0, 'kilovolt': 1e3, 'watt': 1.0, 'kilowatt': 1e3,
-    'microlitre': 1e-3, 'millilitre': 1.0, 'centilitre': 10.0, 'decilitre': 100.0, 'litre': 1e3,
-    'fluid ounce': 29.57, 'cup': 240.0, 'pint': 473.0, 'quart': 946.0, 'gallon': 3785.0,
-    'imperial gallon': 4546.0, 'cubic inch': 16.39, 'cubic foot': 28317.0,
-}
 
-_METRIC = frozenset(unit for unit in _TO_BASE if unit.endswith(('metre', 'gram', 'litre', 'volt', 'watt'))
-                    or unit == 'ton')
 TWIN_TOLERANCE = 0.05  # '13 cm' and '5.3 in' are one length printed twice
 # candidates not printed as a clean quantity: left out of the row's ranks and counts, so that
 # adding them leaves the features of the printed quantities as they were
 UNPRINTED_GROUPS = ('bare', 'glued')
 
-FEATURES = (
-    'unit_log_prob', 'group_unit_log_prob', 'value_log_density', 'log10_value', 'is_whole',
-    'prominence', 'size_in_image', 'size_rank', 'centre_x', 'centre_y', 'confidence', 'vertical',
-    'keyword_self', 'keyword_before', 'keyword_other_dimension', 'keyword_weight', 'keyword_max_load',
-    'repeats', 'other_engine_agrees', 'engine_ppocr',
-    'in_range', 'range_low', 'range_high', 'in_dimensions', 'dimension_position', 'dimension_count',
-    'value_rank', 'is_largest', 'is_smallest', 'allowed_count', 'distinct_allowed', 'unit_share',
-    'has_twin_in_other_unit', 'is_metric', 'x_rank', 'y_rank', 'bare_number', 'bare_unit_source',
-    'printed_before_its_twin', 'glued_unit', 'line_agrees',
-    'slanted', 'axis_label', 'legend_agrees', 'side_agrees', 'text_axis_agrees', 'axis_evidence', 'measures',
-    'plausible',
-) + tuple(f'entity_{e}' for e in ENTITIES)
+
+class CandidateFeatures(NamedTuple):
+    """What the chooser knows of one candidate, one named field per feature. It is a tuple, so
+    it is also the vector the tree model reads: the field order is the order of chooser.json's
+    'features' list and its trees' feature numbers, and must not change without `make train`."""
+    # the entity's priors (training labels) for this unit and value
+    unit_log_prob: float
+    group_unit_log_prob: float
+    value_log_density: float
+    log10_value: float
+    is_whole: float
+    # how large and where it is printed, and how sure the OCR was
+    prominence: float             # text size / the largest on the image
+    size_in_image: float          # text size / the image's longer side
+    size_rank: float              # how many allowed quantities are printed larger
+    centre_x: float
+    centre_y: float
+    confidence: float
+    vertical: float
+    # keywords on its line (KEYWORDS)
+    keyword_self: float
+    keyword_before: float
+    keyword_other_dimension: float
+    keyword_weight: float
+    keyword_max_load: float
+    # how often and by which engines it was read
+    repeats: float
+    other_engine_agrees: float
+    engine_ppocr: float
+    # its group: a range (100-240V) or dimensions (30 x 20 x 10 cm)
+    in_range: float
+    range_low: float
+    range_high: float
+    in_dimensions: float
+    dimension_position: float
+    dimension_count: float
+    # its place among the row's allowed quantities printed with a unit
+    value_rank: float
+    is_largest: float
+    is_smallest: float
+    allowed_count: float
+    distinct_allowed: float
+    unit_share: float
+    has_twin_in_other_unit: float  # the same measure printed in another unit ('13 cm' and '5.1 in')
+    is_metric: float
+    x_rank: float
+    y_rank: float
+    bare_number: float
+    bare_unit_source: float        # BARE_UNIT_FROM_*, 0 for a quantity printed with its unit
+    printed_before_its_twin: float
+    glued_unit: float
+    # clues that a length is the row's dimension (see axis_evidence)
+    line_agrees: float
+    slanted: float
+    axis_label: float
+    legend_agrees: float
+    side_agrees: float
+    text_axis_agrees: float
+    axis_evidence: float
+    measures: float
+    plausible: float
+    # the row's entity, one-hot in ENTITIES order
+    entity_depth: float
+    entity_height: float
+    entity_item_volume: float
+    entity_item_weight: float
+    entity_maximum_weight_recommendation: float
+    entity_voltage: float
+    entity_wattage: float
+    entity_width: float
+
+
+FEATURES = CandidateFeatures._fields
 
 
 @dataclass(frozen=True)
 class Scored:
-    """A candidate with its feature vector (in FEATURES order), before the chooser scores it."""
+    """A candidate with its features, before the chooser scores it."""
     candidate: Candidate
-    features: tuple
+    features: CandidateFeatures
 
 
 def entity_unit(entity_name: str, unit: str) -> str:
@@ -343,7 +394,7 @@ def _with_features(raw, entity_name, group_id, largest, image_side, image_width,
     # a drawing's bare numbers leaves the features of those quantities as they were
     allowed = [c for c in raw if c['allowed'] and c['quantity'].group not in UNPRINTED_GROUPS]
     sizes = sorted({c['size'] for c in allowed}, reverse=True)
-    allowed_bases = [(c['quantity'].value * _TO_BASE.get(c['unit'], 1.0), c['unit']) for c in allowed]
+    allowed_bases = [(c['quantity'].value * TO_BASE_UNIT[c['unit']], c['unit']) for c in allowed]
     base_values = sorted({base for base, _ in allowed_bases})
     xs = sorted(c['left'] + c['width'] / 2 for c in allowed)
     ys = sorted(c['top'] + c['height'] / 2 for c in allowed)
@@ -355,7 +406,7 @@ def _with_features(raw, entity_name, group_id, largest, image_side, image_width,
     for key, c in zip(keys, raw):
         q = c['quantity']
         value, unit = key
-        base = value * _TO_BASE.get(unit, 1.0)
+        base = value * TO_BASE_UNIT[unit]
         centre_x = (c['left'] + c['width'] / 2) / max(image_width, 1)
         centre_y = (c['top'] + c['height'] / 2) / max(image_height, 1)
         plausible = not c['allowed'] or priors.plausible(entity_name, unit, value)
@@ -363,38 +414,44 @@ def _with_features(raw, entity_name, group_id, largest, image_side, image_width,
         text_axis_agrees = _text_axis_agrees(entity_name, c['axis'])
         twins = [i for i, (b, u) in enumerate(allowed_bases)
                  if u != unit and _same_measure(b, base)] if c['allowed'] else []
-        features = (
-            priors.unit_log_prob(entity_name, unit), priors.group_unit_log_prob(entity_name, unit, group_id),
-            priors.value_log_density(entity_name, unit, value), math.log10(value) if value > 0 else -4.0,
-            float(value == int(value)),
-            c['size'] / largest, c['size'] / image_side,
-            float(sum(1 for size in sizes if size > c['size'])) if c['allowed'] else float(len(sizes)),
-            centre_x, centre_y,
-            c['confidence'], float(c['vertical']),
-            float(c['keyword_self']), float(c['keyword_before']), float(c['keyword_other']),
-            float(c['keyword_weight']), float(c['keyword_max']),
-            float(readings[key] - 1), float(len(engines_by_key[key]) > 1), float(c['engine'] != 'tesseract'),
-            float(q.group == 'range'), float(q.group == 'range' and q.group_position == 0),
-            float(q.group == 'range' and q.group_position == q.group_size - 1),
-            float(q.group == 'dimensions'), float(q.group_position if q.group == 'dimensions' else -1),
-            float(q.group_size if q.group == 'dimensions' else 0),
-            _rank(base_values, base) if c['allowed'] else 0.0,
-            float(c['allowed'] and (not base_values or base >= base_values[-1])),
-            float(c['allowed'] and (not base_values or base <= base_values[0])),
-            float(len(allowed)), float(distinct_allowed),
-            unit_counts.get(unit, 0) / max(len(allowed), 1),
-            float(bool(twins)),
-            float(unit in _METRIC),
-            _rank(xs, c['left'] + c['width'] / 2) if c['allowed'] else -1.0,
-            _rank(ys, c['top'] + c['height'] / 2) if c['allowed'] else -1.0,
-            float(q.group == 'bare'), c['bare_source'],
-            float(bool(twins) and order.get(id(c), len(allowed)) < min(twins)),
-            float(q.group == 'glued'), c['line_agrees'],
-            float(c['axis'] == 'slanted'), c['axis_label'], c['legend_agrees'],
-            side_agrees, text_axis_agrees,
-            axis_evidence(c['axis_label'], c['legend_agrees'], text_axis_agrees, c['line_agrees'], side_agrees),
-            float(measures), float(plausible),
-        ) + tuple(float(entity_name == e) for e in ENTITIES)
+        features = CandidateFeatures(
+            unit_log_prob=priors.unit_log_prob(entity_name, unit),
+            group_unit_log_prob=priors.group_unit_log_prob(entity_name, unit, group_id),
+            value_log_density=priors.value_log_density(entity_name, unit, value),
+            log10_value=math.log10(value) if value > 0 else -4.0,
+            is_whole=float(value == int(value)),
+            prominence=c['size'] / largest, size_in_image=c['size'] / image_side,
+            size_rank=float(sum(1 for size in sizes if size > c['size'])) if c['allowed'] else float(len(sizes)),
+            centre_x=centre_x, centre_y=centre_y,
+            confidence=c['confidence'], vertical=float(c['vertical']),
+            keyword_self=float(c['keyword_self']), keyword_before=float(c['keyword_before']),
+            keyword_other_dimension=float(c['keyword_other']),
+            keyword_weight=float(c['keyword_weight']), keyword_max_load=float(c['keyword_max']),
+            repeats=float(readings[key] - 1), other_engine_agrees=float(len(engines_by_key[key]) > 1),
+            engine_ppocr=float(c['engine'] != 'tesseract'),
+            in_range=float(q.group == 'range'), range_low=float(q.group == 'range' and q.group_position == 0),
+            range_high=float(q.group == 'range' and q.group_position == q.group_size - 1),
+            in_dimensions=float(q.group == 'dimensions'),
+            dimension_position=float(q.group_position if q.group == 'dimensions' else -1),
+            dimension_count=float(q.group_size if q.group == 'dimensions' else 0),
+            value_rank=_rank(base_values, base) if c['allowed'] else 0.0,
+            is_largest=float(c['allowed'] and (not base_values or base >= base_values[-1])),
+            is_smallest=float(c['allowed'] and (not base_values or base <= base_values[0])),
+            allowed_count=float(len(allowed)), distinct_allowed=float(distinct_allowed),
+            unit_share=unit_counts.get(unit, 0) / max(len(allowed), 1),
+            has_twin_in_other_unit=float(bool(twins)),
+            is_metric=float(unit in METRIC_UNITS),
+            x_rank=_rank(xs, c['left'] + c['width'] / 2) if c['allowed'] else -1.0,
+            y_rank=_rank(ys, c['top'] + c['height'] / 2) if c['allowed'] else -1.0,
+            bare_number=float(q.group == 'bare'), bare_unit_source=c['bare_source'],
+            printed_before_its_twin=float(bool(twins) and order.get(id(c), len(allowed)) < min(twins)),
+            glued_unit=float(q.group == 'glued'), line_agrees=c['line_agrees'],
+            slanted=float(c['axis'] == 'slanted'), axis_label=c['axis_label'], legend_agrees=c['legend_agrees'],
+            side_agrees=side_agrees, text_axis_agrees=text_axis_agrees,
+            axis_evidence=axis_evidence(c['axis_label'], c['legend_agrees'], text_axis_agrees, c['line_agrees'],
+                                        side_agrees),
+            measures=float(measures), plausible=float(plausible),
+            **{f'entity_{e}': float(entity_name == e) for e in ENTITIES})
         candidate = Candidate(
             value, unit, q.text, c['left'], c['top'], c['width'], c['height'], c['allowed'], 0.0,
             engine=c['engine'], confidence=round(c['confidence'] * 100, 2), vertical=c['vertical'],

@@ -40,19 +40,17 @@ LINE_BONUS = 0.5  # a length beside a dimension line its entity's way (see trans
 BARE_NUMBER_PENALTY = 10.0  # more than any score a quantity with a unit can reach
 
 
-_LINE_AGREES = FEATURES.index('line_agrees')
-
-
 def rule_score(scored: Scored) -> float:
     candidate = scored.candidate
     score = candidate.prominence + KEYWORD_BONUS * candidate.keyword + REPEAT_BONUS * candidate.repeats
-    score += LINE_BONUS * scored.features[_LINE_AGREES]
+    score += LINE_BONUS * scored.features.line_agrees
     return score - BARE_NUMBER_PENALTY if candidate.group in UNPRINTED_GROUPS else score
 
 
 class TreeModel:
-    """A binary gradient-boosted tree ensemble exported from scikit-learn's
-    HistGradientBoostingClassifier: probability = sigmoid(baseline + sum of leaf values)."""
+    """A binary gradient-boosted tree ensemble exported by pipeline/train_chooser.py from
+    scikit-learn: probability = sigmoid(baseline + sum of leaf values). A node sends a feature
+    that is missing (NaN) to the side in missing_left; candidates' features are never NaN."""
 
     def __init__(self, data: dict):
         if tuple(data['features']) != FEATURES:

@@ -34,6 +34,18 @@ ENTITY_UNITS: dict[str, frozenset[str]] = {
                               "quart"}),
 }
 ALL_UNITS: frozenset[str] = frozenset().union(*ENTITY_UNITS.values())
+# Factors to one base unit per kind of quantity (centimetre, gram, volt, watt, millilitre), so
+# that values of one kind printed in different units can be compared and ranked.
+TO_BASE_UNIT: dict[str, float] = {
+    "millimetre": 0.1, "centimetre": 1.0, "metre": 100.0, "inch": 2.54, "foot": 30.48, "yard": 91.44,
+    "microgram": 1e-6, "milligram": 1e-3, "gram": 1.0, "kilogram": 1e3, "ounce": 28.35, "pound": 453.6,
+    "ton": 1e6, "millivolt": 1e-3, "volt": 1.0, "kilovolt": 1e3, "watt": 1.0, "kilowatt": 1e3,
+    "microlitre": 1e-3, "millilitre": 1.0, "centilitre": 10.0, "decilitre": 100.0, "litre": 1e3,
+    "fluid ounce": 29.57, "cup": 240.0, "pint": 473.0, "quart": 946.0, "gallon": 3785.0,
+    "imperial gallon": 4546.0, "cubic inch": 16.39, "cubic foot": 28317.0,
+}
+METRIC_UNITS: frozenset[str] = frozenset(
+    unit for unit in TO_BASE_UNIT if unit.endswith(("metre", "gram", "litre", "volt", "watt")) or unit == "ton")
 _LENGTH_UNITS = ENTITY_UNITS["width"]
 
 
