@@ -3,7 +3,7 @@
 templates/metadata.json lists exactly these options as Flex Template parameters (a test
 checks it), so an option added here must be added there.
 """
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, WorkerOptions
 
 from transforms.ocr import ENGINES
 
@@ -118,3 +118,20 @@ class SpecscanOptions(PipelineOptions):
                                  '(on a terminal a live bar is shown instead).')
         parser.add_argument('--num_shards', type=int, default=0,
                             help='Shards of records/ and failures/; 0 lets the runner decide.')
+
+
+def quiet_workers(pipeline_options: PipelineOptions) -> None:
+    """Keep Beam's worker processes from logging 'Discarding unparseable args' with every specscan flag.
+
+    A worker parses the job's options when it starts, before it imports anything of specscan
+    (Beam's sdk_worker_main: options first, then the pickled stages), so SpecscanOptions is unknown
+    there and each worker warns once about all of its flags. The flags were already checked where
+    the job was launched, so the workers' options logger is set to errors only; an override given
+    on the command line (--sdk_harness_log_level_overrides) still wins.
+    """
+    worker = pipeline_options.view_as(WorkerOptions)
+    worker.sdk_harness_log_level_overrides = {WORKER_OPTIONS_LOGGER: 'ERROR',
+                                              **(worker.sdk_harness_log_level_overrides or {})}
+
+
+WORKER_OPTIONS_LOGGER = 'apache_beam.options.pipeline_options'
