@@ -121,7 +121,8 @@ def format_unknown(unknown: dict) -> str:
     """'unknown entity names: 2 rows (colour, (blank))', or '' when there are none."""
     if not unknown['rows']:
         return ''
-    return f"unknown entity names: {unknown['rows']} rows ({', '.join(name or '(blank)' for name in unknown['names'])})"
+    rows = f"{unknown['rows']} row{'s' if unknown['rows'] > 1 else ''}"
+    return f"unknown entity names: {rows} ({', '.join(name or '(blank)' for name in unknown['names'])})"
 
 
 CONFIDENCE_LEVELS = (0.5, 0.7, 0.9)

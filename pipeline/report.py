@@ -1,9 +1,14 @@
 """The HTML report of a run: F1 by entity, the kinds of error, how far its confidences hold,
 and a gallery of wrong rows.
 
+    specscan report --run OUT [--labels labels.csv] [--out OUT/report.html] [--gallery 60]
     python -m pipeline.report --labels labels.csv --predictions OUT/predictions.csv \
         --records OUT --out report.html [--images_dir D] [--annotate_dir A] [--gallery 60] \
         [--confidence CONFIDENCE.csv]
+
+With --run, the run's summary.json gives its predictions, records, images and annotations, and
+the labels are the labels.csv beside its input CSV (as in ../shared/data/<set>/); a flag given
+as well wins.
 
 One self-contained page (styles, the tiny script and the thumbnails are inline; it loads
 nothing from anywhere, so it can be mailed or opened offline). Scores are
@@ -17,6 +22,7 @@ curve and the reliability diagram.
 import argparse
 import base64
 import io
+import json
 import os
 import sys
 from collections import Counter, defaultdict
@@ -25,12 +31,14 @@ import jinja2
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.errors import CATEGORIES, classify
-from pipeline.evaluate import (CONFIDENCE_LEVELS, PRECISION_TARGETS, confidence_result, evaluate, read_confidence,
-                               read_labels, read_predictions)
-from pipeline.summary import read_records
+from pipeline.evaluate import (CONFIDENCE_LEVELS, PRECISION_TARGETS, confidence_result, evaluate, format_unknown,
+                               read_confidence, read_labels, read_predictions)
+from pipeline.summary import SUMMARY_FILE, read_records
 from transforms.annotate import OCR_MAX_SIDE, annotate, annotated_name
 from transforms.fetch import cache_name
 from transforms.records import Candidate, RowResult
+from transforms.sinks import PREDICTIONS_FILE
+from transforms.units import ENTITY_UNITS
 
 THUMB_SIDE = 320
 THUMB_QUALITY = 70
@@ -72,6 +80,31 @@ def _check_inputs(args) -> None:
             raise InputError(f'--{name}: no such folder: {path}')
 
 
+def from_run(args) -> None:
+    """Fill the flags not given from the run folder `args.run`: its outputs, and the input, images
+    and settings its summary.json records; the labels are the labels.csv beside its input."""
+    data = _read(FileSystems.join(args.run, SUMMARY_FILE))
+    if data is None:
+        raise InputError(f'--run: no {SUMMARY_FILE} in {args.run} (a finished run writes one)')
+    try:
+        summary = json.loads(data)
+    except ValueError as error:
+        raise InputError(f'--run: {args.run}/{SUMMARY_FILE} is not JSON: {error}') from None
+    found = {'predictions': FileSystems.join(args.run, PREDICTIONS_FILE), 'records': args.run,
+             'images_dir': summary.get('images_dir'), 'annotate_dir': summary.get('annotate_dir'),
+             'ocr_max_side': summary.get('ocr_max_side'), 'out': FileSystems.join(args.run, 'report.html')}
+    for name, value in found.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.labels is None:
+        beside = os.path.join(os.path.dirname(summary.get('input') or ''), 'labels.csv')
+        if not summary.get('input') or not os.path.isfile(beside):
+            raise InputError(f"--labels: not given, and no labels.csv beside the run's input "
+                             f"{summary.get('input') or '(not in its summary.json)'}")
+        args.labels = beside
+        print(f"report: labels {beside} (beside the run's input)")
+
+
 def load_records(path: str) -> dict:
     """index -> record dict (no embeddings: they are most of a record's bytes)."""
     try:
@@ -103,8 +136,9 @@ def score(labels: list, predictions: dict) -> dict:
     """evaluate() overall and on each entity's rows alone (which gives that entity's P and R),
     each with 'labelled': its rows with a non-blank label."""
     by_entity = defaultdict(list)
-    for label in labels:
-        by_entity[label['entity_name']].append(label)
+    for label in labels:  # rows of other names than the entities count in 'all', and in its unknown_entities
+        if label['entity_name'] in ENTITY_UNITS:
+            by_entity[label['entity_name']].append(label)
     scores = {'all': evaluate(labels, predictions), 'entities': {}}
     for entity, rows in sorted(by_entity.items()):
         scores['entities'][entity] = evaluate(rows, predictions)
@@ -277,6 +311,7 @@ def render(scores: dict, rows: list, gallery: list, sources: dict, confidence=No
     wrong = [row for row in rows if row['kind'] != 'right']
     return PAGE.get_template('report.html.j2').render(
         overall=scores['all'], entities=[('all', scores['all'])] + list(scores['entities'].items()),
+        unknown_entities=format_unknown(scores['all']['unknown_entities']),
         kinds=kind_counts(kinds), wrong_rows=len(wrong) or 1, all_rows=max(len(rows), 1),
         confidence_rows=confidence_rows(*confidence[:2]) if confidence else None,
         confidence_chart=confidence[2] if confidence else None,
@@ -312,20 +347,30 @@ def build_report(labels_path: str, predictions_path: str, records_path: str, ima
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--labels', required=True, help='CSV with index, entity_name, entity_value.')
-    parser.add_argument('--predictions', required=True, help="The run's predictions.csv.")
-    parser.add_argument('--records', required=True, help='The output folder of the run, or its records/ folder.')
-    parser.add_argument('--out', required=True, help='The HTML file to write.')
+    parser.add_argument('--run', metavar='OUT', help="A finished run's --output folder: the flags below that are "
+                                                     'not given are taken from its summary.json.')
+    parser.add_argument('--labels', help="CSV with index, entity_name, entity_value (with --run: the labels.csv "
+                                         "beside the run's input).")
+    parser.add_argument('--predictions', help="The run's predictions.csv.")
+    parser.add_argument('--records', help='The output folder of the run, or its records/ folder.')
+    parser.add_argument('--out', help='The HTML file to write (with --run: OUT/report.html).')
     parser.add_argument('--images_dir', help='The image cache the run read (files named by the link).')
     parser.add_argument('--annotate_dir', help="The run's --annotate_dir: annotated images are taken from there.")
     parser.add_argument('--gallery', type=int, default=60, help='Wrong rows shown with their image.')
     parser.add_argument('--confidence', help='A confidence.csv whose confidences the confidence section shows '
                                              '(default: those in the records), e.g. cross-validated ones from '
                                              'python -m pipeline.train_chooser --cv_predictions.')
-    parser.add_argument('--ocr_max_side', type=int, default=OCR_MAX_SIDE,
-                        help="The run's --ocr_max_side (where candidate boxes lie on large images).")
+    parser.add_argument('--ocr_max_side', type=int,
+                        help=f"The run's --ocr_max_side (where candidate boxes lie on large images; default "
+                             f"{OCR_MAX_SIDE}).")
     args = parser.parse_args(argv)
     try:
+        if args.run:
+            from_run(args)
+        missing = [f'--{name}' for name in ('labels', 'predictions', 'records', 'out') if not getattr(args, name)]
+        if missing:
+            parser.error(f"{', '.join(missing)} required (or --run OUT)")
+        args.ocr_max_side = OCR_MAX_SIDE if args.ocr_max_side is None else args.ocr_max_side
         _check_inputs(args)
         page = build_report(args.labels, args.predictions, args.records, args.images_dir, args.annotate_dir,
                             args.gallery, args.ocr_max_side, args.confidence)
