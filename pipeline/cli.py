@@ -41,6 +41,8 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[command][0])
+    if from_console:  # argparse names the program after argv[0]: 'usage: specscan report ...'
+        sys.argv[0] = f'specscan {command}'
     code = module.main(rest)
     if from_console and command == 'run':
         module.exit_without_teardown(code)
