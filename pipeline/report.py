@@ -10,8 +10,9 @@ With --run, the run's summary.json gives its predictions, records, images and an
 the labels are the labels.csv beside its input CSV (as in ../shared/data/<set>/); a flag given
 as well wins.
 
-One self-contained page (styles, the tiny script and the thumbnails are inline; it loads
-nothing from anywhere, so it can be mailed or opened offline). Scores are
+One self-contained page, rendered from pipeline/report_templates/ by jinja2 with autoescape
+(styles, the tiny script and the thumbnails are inline; it loads nothing from anywhere, so it
+can be mailed or opened offline). Scores are
 pipeline/evaluate.py's, error kinds pipeline/errors.py's, so the page never disagrees with
 those commands. It stays small however large the run: thumbnails only in the gallery
 (--gallery rows, 320 px JPEG), a collapsed table of at most TABLE_ROWS wrong rows. The
@@ -222,6 +223,11 @@ def confidence_chart(plain: dict, weighted: dict) -> str:
     return 'data:image/png;base64,' + base64.b64encode(out.getvalue()).decode('ascii')
 
 
+def number(value) -> str:
+    """A score as the page shows it: 4 decimals, '-' when there is none."""
+    return '-' if value is None else f'{value:.4f}'
+
+
 def confidence_rows(plain: dict, weighted: dict) -> list:
     """(measure, its text for the rows, for the rows mix-weighted): the confidence table's rows."""
     def row(name, pick):
@@ -283,11 +289,6 @@ def thumbnail_for(row: dict, images_dir, annotate_dir, ocr_max_side: int = OCR_M
     except Exception:  # a bad file costs its thumbnail, not the report
         return None
     return None
-
-
-def number(value) -> str:
-    """A score as the page shows it: 4 decimals, '-' when there is none."""
-    return '-' if value is None else f'{value:.4f}'
 
 
 PAGE = jinja2.Environment(
