@@ -20,8 +20,11 @@ setuptools.setup(
     version='0.1.0',
     description='Read product facts (weight, volume, voltage, wattage, dimensions) out of product images.',
     packages=['pipeline', 'transforms'],
-    # the priors (`make priors`) and the learned chooser (`make train`) that workers read
-    package_data={'transforms': ['data/*.json']},
+    # the priors (`make priors`) and the learned chooser (`make train`) that workers read; the
+    # report's jinja2 templates
+    package_data={'transforms': ['data/*.json'], 'pipeline': ['report_templates/*']},
+    # `specscan run|evaluate|report|errors|train`, each the module's main (pipeline/cli.py)
+    entry_points={'console_scripts': ['specscan = pipeline.cli:main']},
     python_requires='>=3.11,<3.12',
     install_requires=requirements(),
 )

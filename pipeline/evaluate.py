@@ -28,7 +28,7 @@ import sys
 from collections import defaultdict
 
 from transforms.confidence import FAMILIES, family_of
-from transforms.units import ALL_UNITS, parse_value, same_value
+from transforms.units import ALL_UNITS, ENTITY_UNITS, parse_value, same_value
 
 
 # rows per entity in the official 131,187-row test CSV (as in score.py)
@@ -103,9 +103,26 @@ def evaluate(labels: list, predictions: dict) -> dict:
     for metric, by_entity in counts.items():
         f1, precision, recall = _f1(by_entity['all'])
         result[metric] = {'f1': round(f1, 4), 'precision': round(precision, 4), 'recall': round(recall, 4),
-                          'per_entity': {e: round(_f1(c)[0], 4) for e, c in sorted(by_entity.items()) if e != 'all'}}
+                          'per_entity': {e: round(_f1(c)[0], 4) for e, c in sorted(by_entity.items())
+                                         if e in ENTITY_UNITS}}
     result['mix_weighted'] = {'f1': round(_f1(weighted)[0], 4), 'entities': sorted(weights)}
+    result['unknown_entities'] = unknown_entities(labels)
     return result
+
+
+def unknown_entities(labels: list) -> dict:
+    """The rows whose entity_name is no entity (a typo, a blank, 'colour'): scored like any row, but
+    given no per-entity F1 of their own, which would read as an entity the job failed at."""
+    names = [row['entity_name'] for row in labels if row['entity_name'] not in ENTITY_UNITS]
+    return {'rows': len(names), 'names': sorted(set(names))}
+
+
+def format_unknown(unknown: dict) -> str:
+    """'unknown entity names: 2 rows (colour, (blank))', or '' when there are none."""
+    if not unknown['rows']:
+        return ''
+    rows = f"{unknown['rows']} row{'s' if unknown['rows'] > 1 else ''}"
+    return f"unknown entity names: {rows} ({', '.join(name or '(blank)' for name in unknown['names'])})"
 
 
 CONFIDENCE_LEVELS = (0.5, 0.7, 0.9)
@@ -230,8 +247,9 @@ def format_result(result: dict) -> str:
     for metric in ('numeric', 'exact'):
         m = result[metric]
         lines.append(f"{metric:8s} F1 {m['f1']:.4f}  P {m['precision']:.4f}  R {m['recall']:.4f}")
+    unknown = format_unknown(result['unknown_entities'])
     lines.append('per entity (numeric F1): ' + ', '.join(
-        f'{e} {v:.3f}' for e, v in result['numeric']['per_entity'].items()))
+        f'{e} {v:.3f}' for e, v in result['numeric']['per_entity'].items()) + (f'; {unknown}' if unknown else ''))
     lines.append(f"mix-weighted F1 {result['mix_weighted']['f1']:.4f} (numeric, rows weighted to the official "
                  f"test set's entity mix)")
     lines.append(f"F1 {result['numeric']['f1']:.4f}")

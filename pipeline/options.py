@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, WorkerOptions
 
 from transforms.annotations import AnnotateConfig
 from transforms.checkpoint import CHECKPOINT_DIR, CheckpointConfig
@@ -168,3 +168,20 @@ def job_config(options: SpecscanOptions) -> JobConfig:
 def default_options(argv=()) -> SpecscanOptions:
     """The options as a run with these flags (none: every default) gets them."""
     return PipelineOptions(list(argv)).view_as(SpecscanOptions)
+
+
+def quiet_workers(pipeline_options: PipelineOptions) -> None:
+    """Keep Beam's worker processes from logging 'Discarding unparseable args' with every specscan flag.
+
+    A worker parses the job's options when it starts, before it imports anything of specscan
+    (Beam's sdk_worker_main: options first, then the pickled stages), so SpecscanOptions is unknown
+    there and each worker warns once about all of its flags. The flags were already checked where
+    the job was launched, so the workers' options logger is set to errors only; an override given
+    on the command line (--sdk_harness_log_level_overrides) still wins.
+    """
+    worker = pipeline_options.view_as(WorkerOptions)
+    worker.sdk_harness_log_level_overrides = {WORKER_OPTIONS_LOGGER: 'ERROR',
+                                              **(worker.sdk_harness_log_level_overrides or {})}
+
+
+WORKER_OPTIONS_LOGGER = 'apache_beam.options.pipeline_options'

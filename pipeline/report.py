@@ -1,12 +1,18 @@
 """The HTML report of a run: F1 by entity, the kinds of error, how far its confidences hold,
 and a gallery of wrong rows.
 
+    specscan report --run OUT [--labels labels.csv] [--out OUT/report.html] [--gallery 60]
     python -m pipeline.report --labels labels.csv --predictions OUT/predictions.csv \
         --records OUT --out report.html [--images_dir D] [--annotate_dir A] [--gallery 60] \
         [--confidence CONFIDENCE.csv]
 
-One self-contained page (styles, the tiny script and the thumbnails are inline; it loads
-nothing from anywhere, so it can be mailed or opened offline). Scores are
+With --run, the run's summary.json gives its predictions, records, images and annotations, and
+the labels are the labels.csv beside its input CSV (as in ../shared/data/<set>/); a flag given
+as well wins.
+
+One self-contained page, rendered from pipeline/report_templates/ by jinja2 with autoescape
+(styles, the tiny script and the thumbnails are inline; it loads nothing from anywhere, so it
+can be mailed or opened offline). Scores are
 pipeline/evaluate.py's, error kinds pipeline/errors.py's, so the page never disagrees with
 those commands. It stays small however large the run: thumbnails only in the gallery
 (--gallery rows, 320 px JPEG), a collapsed table of at most TABLE_ROWS wrong rows. The
@@ -16,22 +22,25 @@ curve and the reliability diagram.
 """
 import argparse
 import base64
-import html
 import io
+import json
 import os
 import sys
 from collections import Counter, defaultdict
 
+import jinja2
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.errors import CATEGORIES, classify
-from pipeline.evaluate import (CONFIDENCE_LEVELS, PRECISION_TARGETS, confidence_result, evaluate, read_confidence,
-                               read_labels, read_predictions)
-from pipeline.summary import read_records
+from pipeline.evaluate import (CONFIDENCE_LEVELS, PRECISION_TARGETS, confidence_result, evaluate, format_unknown,
+                               read_confidence, read_labels, read_predictions)
+from pipeline.summary import SUMMARY_FILE, read_records
 from pipeline.options import default_options
 from transforms.annotate import annotate, annotated_name
 from transforms.fetch import cache_name
 from transforms.records import Candidate, RowResult
+from transforms.sinks import PREDICTIONS_FILE
+from transforms.units import ENTITY_UNITS
 
 RUN_DEFAULTS = default_options()  # what the run used, unless told: --ocr_max_side, --max_image_pixels
 THUMB_SIDE = 320
@@ -74,6 +83,31 @@ def _check_inputs(args) -> None:
             raise InputError(f'--{name}: no such folder: {path}')
 
 
+def from_run(args) -> None:
+    """Fill the flags not given from the run folder `args.run`: its outputs, and the input, images
+    and settings its summary.json records; the labels are the labels.csv beside its input."""
+    data = _read(FileSystems.join(args.run, SUMMARY_FILE))
+    if data is None:
+        raise InputError(f'--run: no {SUMMARY_FILE} in {args.run} (a finished run writes one)')
+    try:
+        summary = json.loads(data)
+    except ValueError as error:
+        raise InputError(f'--run: {args.run}/{SUMMARY_FILE} is not JSON: {error}') from None
+    found = {'predictions': FileSystems.join(args.run, PREDICTIONS_FILE), 'records': args.run,
+             'images_dir': summary.get('images_dir'), 'annotate_dir': summary.get('annotate_dir'),
+             'ocr_max_side': summary.get('ocr_max_side'), 'out': FileSystems.join(args.run, 'report.html')}
+    for name, value in found.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.labels is None:
+        beside = os.path.join(os.path.dirname(summary.get('input') or ''), 'labels.csv')
+        if not summary.get('input') or not os.path.isfile(beside):
+            raise InputError(f"--labels: not given, and no labels.csv beside the run's input "
+                             f"{summary.get('input') or '(not in its summary.json)'}")
+        args.labels = beside
+        print(f"report: labels {beside} (beside the run's input)")
+
+
 def load_records(path: str) -> dict:
     """index -> record dict (no embeddings: they are most of a record's bytes)."""
     try:
@@ -105,8 +139,9 @@ def score(labels: list, predictions: dict) -> dict:
     """evaluate() overall and on each entity's rows alone (which gives that entity's P and R),
     each with 'labelled': its rows with a non-blank label."""
     by_entity = defaultdict(list)
-    for label in labels:
-        by_entity[label['entity_name']].append(label)
+    for label in labels:  # rows of other names than the entities count in 'all', and in its unknown_entities
+        if label['entity_name'] in ENTITY_UNITS:
+            by_entity[label['entity_name']].append(label)
     scores = {'all': evaluate(labels, predictions), 'entities': {}}
     for entity, rows in sorted(by_entity.items()):
         scores['entities'][entity] = evaluate(rows, predictions)
@@ -190,47 +225,29 @@ def confidence_chart(plain: dict, weighted: dict) -> str:
     return 'data:image/png;base64,' + base64.b64encode(out.getvalue()).decode('ascii')
 
 
-def _number_or_dash(value) -> str:
+def number(value) -> str:
+    """A score as the page shows it: 4 decimals, '-' when there is none."""
     return '-' if value is None else f'{value:.4f}'
 
 
-def _confidence_rows(plain: dict, weighted: dict) -> str:
-    """Measure, rows, mix-weighted: one table row each."""
-    def cells(name, pick):
-        return f'<tr><td>{_e(name)}</td><td class="n">{pick(plain)}</td><td class="n">{pick(weighted)}</td></tr>'
-    lines = [cells('predictions kept at confidence 0 (coverage · precision)',
-                   lambda r: f"{r['coverage']:.1%} · {_number_or_dash(r['precision'])}"),
-             cells('expected calibration error', lambda r: f"{r['ece']:.4f}")]
+def confidence_rows(plain: dict, weighted: dict) -> list:
+    """(measure, its text for the rows, for the rows mix-weighted): the confidence table's rows."""
+    def row(name, pick):
+        return name, pick(plain), pick(weighted)
+    rows = [row('predictions kept at confidence 0 (coverage · precision)',
+                lambda r: f"{r['coverage']:.1%} · {number(r['precision'])}"),
+            row('expected calibration error', lambda r: f"{r['ece']:.4f}")]
     for family, name in (('dimensions', 'height, depth, width'), ('*', 'other entities')):
-        lines.append(cells(f'expected calibration error, {name}',
-                           lambda r, f=family: _number_or_dash(r['ece_by_family'].get(f))))
+        rows.append(row(f'expected calibration error, {name}', lambda r, f=family: number(r['ece_by_family'].get(f))))
     for level in CONFIDENCE_LEVELS:
-        lines.append(cells(f'confidence ≥ {level} (coverage · precision)', lambda r, lv=level: (
-            f"{r['at_confidence'][lv]['coverage']:.1%} · {_number_or_dash(r['at_confidence'][lv]['precision'])}")))
+        rows.append(row(f'confidence ≥ {level} (coverage · precision)', lambda r, lv=level: (
+            f"{r['at_confidence'][lv]['coverage']:.1%} · {number(r['at_confidence'][lv]['precision'])}")))
     for target in PRECISION_TARGETS:
-        lines.append(cells(f'precision {target:.2f}: coverage (at confidence ≥)', lambda r, t=target: (
-            f"{r['at_precision'][t]['coverage']:.1%} (≥ {_number_or_dash(r['at_precision'][t]['threshold'])})")))
-    lines.append(cells('the surest half of the rows: precision',
-                       lambda r: _number_or_dash((r['precision_at_half'] or {}).get('precision'))))
-    return '\n'.join(lines)
-
-
-def confidence_section(confidence) -> str:
-    """The section's HTML from (plain, mix-weighted, chart) or None."""
-    if confidence is None:
-        return ('<h2>Confidence</h2>\n<p class="muted" id="confidence">These records hold no confidences '
-                '(a run from before they were recorded, or nothing predicted).</p>')
-    plain, weighted, chart = confidence
-    return f"""<h2>Confidence</h2>
-<p class="muted">Each prediction's calibrated probability of being right (<code>confidence.csv</code>). Keeping only the
-predictions at or above a threshold (<code>--min_confidence</code>) trades coverage, the share of all rows that keep a
-value, for precision. Pick the threshold from the row <i>precision P: coverage</i> for the precision your catalogue
-needs, on labelled rows like yours. Mix-weighted: rows weighted to the official test set's entity mix.</p>
-<table id="confidence"><tr><th></th><th>rows</th><th>mix-weighted</th></tr>
-{_confidence_rows(plain, weighted)}
-</table>
-<p><img id="confidence-chart" src="{chart}" width="1000" height="380"
-alt="precision against coverage, and share right against confidence"></p>"""
+        rows.append(row(f'precision {target:.2f}: coverage (at confidence ≥)', lambda r, t=target: (
+            f"{r['at_precision'][t]['coverage']:.1%} (≥ {number(r['at_precision'][t]['threshold'])})")))
+    rows.append(row('the surest half of the rows: precision',
+                    lambda r: number((r['precision_at_half'] or {}).get('precision'))))
+    return rows
 
 
 def _read(path: str):
@@ -277,153 +294,32 @@ def thumbnail_for(row: dict, images_dir, annotate_dir, ocr_max_side: int = RUN_D
     return None
 
 
-STYLE = """
-body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;max-width:1200px;
- padding:0 16px;color:#222;background:#fafafa}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd}
-.muted{color:#777}.headline{display:flex;gap:28px;align-items:baseline;flex-wrap:wrap;margin:12px 0}
-.big{font-size:40px;font-weight:700}.headline div span{display:block;color:#666;font-size:12px}
-table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:4px 8px;border-bottom:1px solid #eee;
- text-align:left;vertical-align:middle}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.bar{position:relative;height:14px;background:#eee;min-width:160px;border-radius:2px}
-.bar i{position:absolute;left:0;top:0;bottom:0;background:#3b7dd8;border-radius:2px}
-.bar.err i{background:#d9534f}tr.all td{font-weight:700}
-.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:12px}
-figure{margin:0;background:#fff;border:1px solid #ddd;border-radius:4px;padding:8px}
-figure img{width:100%;height:auto;max-height:440px;object-fit:contain;display:block}.none{height:120px;display:flex;align-items:center;
- justify-content:center;background:#eee;color:#777;text-align:center;padding:8px;font-size:12px;overflow:hidden}
-figcaption{font-size:12px;margin-top:6px;word-break:break-word}figcaption b{color:#b52a25}
-.kind{display:inline-block;background:#f3dede;color:#7a2020;border-radius:3px;padding:0 5px}
-details{margin-top:8px}summary{cursor:pointer}
-"""
-
-# Counts the gallery images the browser has decoded (naturalWidth > 0) into <body data-...>:
-# a headless browser's DOM shows that every thumbnail rendered.
-SCRIPT = """
-(function(){var b=document.body;function count(){var n=0,t=0;for(var i=0;i<document.images.length;i++){
-var m=document.images[i];t++;if(m.complete&&m.naturalWidth>0)n++;}b.setAttribute('data-images',t);
-b.setAttribute('data-images-loaded',n);}for(var i=0;i<document.images.length;i++)
-document.images[i].addEventListener('load',count);window.addEventListener('load',count);count();})();
-"""
-
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+PAGE = jinja2.Environment(
+    loader=jinja2.PackageLoader('pipeline', 'report_templates'), autoescape=True, undefined=jinja2.StrictUndefined,
+    trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+PAGE.filters.update(number=number, percent='{:.1%}'.format, clamp=lambda value: max(0.0, min(1.0, value)))
 
 
-def _e(text) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _bar(value: float, error: bool = False) -> str:
-    width = max(0.0, min(1.0, value)) * 100
-    return f'<div class="bar{" err" if error else ""}"><i style="width:{width:.1f}%"></i></div>'
-
-
-def _score_rows(scores: dict) -> str:
-    """One table row per entity; an entity with no label and no prediction has no F1 ('-')."""
-    lines = []
-    entries = [('all', scores['all'], ' class="all"')] + [(e, r, '') for e, r in scores['entities'].items()]
-    for name, result, attrs in entries:
-        numeric, exact = result['numeric'], result['exact']
-        if not result['labelled'] and not result['predicted']:
-            cells = '<td></td>' + '<td class="n">-</td>' * 4
-        else:
-            cells = (f'<td>{_bar(numeric["f1"])}</td><td class="n">{numeric["f1"]:.4f}</td>'
-                     f'<td class="n">{exact["f1"]:.4f}</td><td class="n">{numeric["precision"]:.4f}</td>'
-                     f'<td class="n">{numeric["recall"]:.4f}</td>')
-        lines.append(f'<tr{attrs}><td>{_e(name or "(blank)")}</td><td class="n">{result["rows"]}</td>'
-                     f'<td class="n">{result["labelled"]}</td>{cells}</tr>')
-    return '\n'.join(lines)
-
-
-def _kind_rows(kinds: Counter, rows: int) -> str:
-    """The kinds of error, commonest first (ties in pipeline/errors.py's order)."""
-    wrong = sum(n for kind, n in kinds.items() if kind != 'right') or 1
+def kind_counts(kinds: Counter) -> list:
+    """(kind, rows, note) of the kinds of error, commonest first (ties in pipeline/errors.py's order)."""
     order = [k for k in CATEGORIES if k != 'right'] + [UNLABELLED, NO_RECORD]
-    lines = []
-    for kind in sorted((k for k in kinds if k != 'right'), key=lambda k: (-kinds[k], order.index(k))):
-        n = kinds[kind]
-        lines.append(f'<tr><td><span class="kind">{_e(kind)}</span></td><td class="n">{n}</td>'
-                     f'<td class="n">{n / wrong:.1%}</td><td class="n">{n / max(rows, 1):.1%}</td>'
-                     f'<td>{_bar(n / wrong, error=True)}</td>'
-                     f'<td class="muted">{_e(KIND_NOTES.get(kind, ""))}</td></tr>')
-    return '\n'.join(lines) or '<tr><td colspan="6">no wrong rows</td></tr>'
-
-
-def _figure(row: dict, thumbnail) -> str:
-    if thumbnail:
-        uri, width, height = thumbnail
-        picture = (f'<img src="{uri}" width="{width}" height="{height}" loading="lazy" decoding="async" '
-                   f'alt="annotated image of row {_e(row["index"])}">')
-    else:
-        reason = (row['record'] or {}).get('failure_reason') or 'no image found'
-        picture = f'<div class="none">no image: {_e(reason[:160])}</div>'
-    return (f'<figure>{picture}<figcaption><span class="kind">{_e(row["kind"])}</span> '
-            f'index {_e(row["index"])} · {_e(row["entity_name"])}<br>'
-            f'truth <code>{_e(row["truth"] or "(blank)")}</code><br>'
-            f'predicted <b><code>{_e(row["prediction"] or "(blank)")}</code></b></figcaption></figure>')
-
-
-def _table(wrong: list) -> str:
-    rows = '\n'.join(
-        f'<tr><td>{_e(r["index"])}</td><td>{_e(r["entity_name"])}</td><td>{_e(r["truth"])}</td>'
-        f'<td>{_e(r["prediction"])}</td><td>{_e(r["kind"])}</td>'
-        f'<td class="n">{len((r["record"] or {}).get("candidates") or ())}</td></tr>' for r in wrong[:TABLE_ROWS])
-    more = f'<p class="muted">the first {TABLE_ROWS} of {len(wrong)} shown</p>' if len(wrong) > TABLE_ROWS else ''
-    return (f'<details><summary>every wrong row ({len(wrong)})</summary>{more}<table><tr><th>index</th>'
-            f'<th>entity</th><th>truth</th><th>prediction</th><th>kind</th><th>candidates</th></tr>\n'
-            f'{rows}</table></details>')
+    wrong = sorted((k for k in kinds if k != 'right'), key=lambda k: (-kinds[k], order.index(k)))
+    return [(kind, kinds[kind], KIND_NOTES.get(kind, '')) for kind in wrong]
 
 
 def render(scores: dict, rows: list, gallery: list, sources: dict, confidence=None) -> str:
-    """The page, from score(), analyse_rows(), the picked rows with their thumbnails, the input
-    paths (shown so the reader knows which run it describes) and (plain, mix-weighted,
-    chart) of the confidences, or None."""
-    overall = scores['all']
+    """The page (report_templates/report.html.j2), from score(), analyse_rows(), the picked rows with
+    their thumbnails, the input paths (shown so the reader knows which run it describes) and
+    (plain, mix-weighted, chart) of the confidences, or None."""
     kinds = Counter(row['kind'] for row in rows)
     wrong = [row for row in rows if row['kind'] != 'right']
-    figures = '\n'.join(_figure(row, thumbnail) for row, thumbnail in gallery)
-    paths = ' · '.join(f'{name} <code>{_e(path)}</code>' for name, path in sources.items() if path)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{CSP}">
-<meta name="viewport" content="width=device-width,initial-scale=1">
-<title>specscan report: F1 {overall['numeric']['f1']:.4f}</title><style>{STYLE}</style></head>
-<body>
-<h1>specscan run report</h1>
-<p class="muted">{paths}</p>
-<div class="headline">
-<div><span>numeric F1</span><b class="big" id="f1">{overall['numeric']['f1']:.4f}</b></div>
-<div><span>exact F1 (official)</span><b class="big">{overall['exact']['f1']:.4f}</b></div>
-<div><span>precision</span><b>{overall['numeric']['precision']:.4f}</b></div>
-<div><span>recall</span><b>{overall['numeric']['recall']:.4f}</b></div>
-<div><span>rows</span><b>{overall['rows']}</b></div>
-<div><span>predicted</span><b>{overall['predicted']}</b></div>
-<div><span>wrong</span><b>{len(wrong)}</b></div>
-<div><span>format errors</span><b>{overall['format_errors']}</b></div>
-</div>
-<p class="muted">Scored as <code>python -m pipeline.evaluate</code> scores: numeric compares value and unit
-('500 gram' = '500.0 gram'), exact compares strings as the challenge does. Precision and recall are numeric.</p>
-<h2>F1 by entity</h2>
-<table id="scores"><tr><th>entity</th><th>rows</th><th>labelled</th><th>numeric F1</th><th></th><th>exact F1</th>
-<th>precision</th><th>recall</th></tr>
-{_score_rows(scores)}
-</table>
-<h2>Where the truth was lost</h2>
-<p class="muted">Each wrong row in the first kind that holds, as <code>python -m pipeline.errors</code> sorts them
-(a blank label with a blank prediction counts as right).</p>
-<table id="kinds"><tr><th>kind</th><th>rows</th><th>of wrong</th><th>of all rows</th><th></th><th>what</th></tr>
-{_kind_rows(kinds, len(rows))}
-</table>
-{confidence_section(confidence)}
-<h2>Wrong rows ({len(gallery)} of {len(wrong)})</h2>
-<p class="muted">The chosen candidate is boxed in red, the others in grey; taken in turn from each kind.</p>
-<div class="gallery" id="gallery">
-{figures}
-</div>
-{_table(wrong)}
-<script>{SCRIPT}</script>
-</body></html>
-"""
+    return PAGE.get_template('report.html.j2').render(
+        overall=scores['all'], entities=[('all', scores['all'])] + list(scores['entities'].items()),
+        unknown_entities=format_unknown(scores['all']['unknown_entities']),
+        kinds=kind_counts(kinds), wrong_rows=len(wrong) or 1, all_rows=max(len(rows), 1),
+        confidence_rows=confidence_rows(*confidence[:2]) if confidence else None,
+        confidence_chart=confidence[2] if confidence else None,
+        gallery=gallery, wrong=wrong, table_rows=TABLE_ROWS, sources=sources)
 
 
 def build_report(labels_path: str, predictions_path: str, records_path: str, images_dir=None,
@@ -455,20 +351,30 @@ def build_report(labels_path: str, predictions_path: str, records_path: str, ima
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--labels', required=True, help='CSV with index, entity_name, entity_value.')
-    parser.add_argument('--predictions', required=True, help="The run's predictions.csv.")
-    parser.add_argument('--records', required=True, help='The output folder of the run, or its records/ folder.')
-    parser.add_argument('--out', required=True, help='The HTML file to write.')
+    parser.add_argument('--run', metavar='OUT', help="A finished run's --output folder: the flags below that are "
+                                                     'not given are taken from its summary.json.')
+    parser.add_argument('--labels', help="CSV with index, entity_name, entity_value (with --run: the labels.csv "
+                                         "beside the run's input).")
+    parser.add_argument('--predictions', help="The run's predictions.csv.")
+    parser.add_argument('--records', help='The output folder of the run, or its records/ folder.')
+    parser.add_argument('--out', help='The HTML file to write (with --run: OUT/report.html).')
     parser.add_argument('--images_dir', help='The image cache the run read (files named by the link).')
     parser.add_argument('--annotate_dir', help="The run's --annotate_dir: annotated images are taken from there.")
     parser.add_argument('--gallery', type=int, default=60, help='Wrong rows shown with their image.')
     parser.add_argument('--confidence', help='A confidence.csv whose confidences the confidence section shows '
                                              '(default: those in the records), e.g. cross-validated ones from '
                                              'python -m pipeline.train_chooser --cv_predictions.')
-    parser.add_argument('--ocr_max_side', type=int, default=RUN_DEFAULTS.ocr_max_side,
-                        help="The run's --ocr_max_side (where candidate boxes lie on large images).")
+    parser.add_argument('--ocr_max_side', type=int,
+                        help=f"The run's --ocr_max_side (where candidate boxes lie on large images; default "
+                             f"{RUN_DEFAULTS.ocr_max_side}).")
     args = parser.parse_args(argv)
     try:
+        if args.run:
+            from_run(args)
+        missing = [f'--{name}' for name in ('labels', 'predictions', 'records', 'out') if not getattr(args, name)]
+        if missing:
+            parser.error(f"{', '.join(missing)} required (or --run OUT)")
+        args.ocr_max_side = RUN_DEFAULTS.ocr_max_side if args.ocr_max_side is None else args.ocr_max_side
         _check_inputs(args)
         page = build_report(args.labels, args.predictions, args.records, args.images_dir, args.annotate_dir,
                             args.gallery, args.ocr_max_side, args.confidence)

@@ -19,7 +19,7 @@ from apache_beam.runners.runner import PipelineState
 
 from pipeline import progress
 from pipeline.graph import Specscan
-from pipeline.options import REQUIRED_OPTIONS, SpecscanOptions, job_config
+from pipeline.options import REQUIRED_OPTIONS, SpecscanOptions, job_config, quiet_workers
 from pipeline.summary import SUMMARY_FILE, summarize, write_summary
 from transforms import checkpoint
 from transforms.choose import CHOOSER_PATH
@@ -95,6 +95,7 @@ def run(argv=None, test_pipeline=None) -> dict:
     if pipeline_options.view_as(StandardOptions).runner == 'DaskRunner':  # Beam's drops data; pipeline/dask_runner.py
         pipeline_options.view_as(StandardOptions).runner = 'pipeline.dask_runner.DaskRunner'
     options = pipeline_options.view_as(SpecscanOptions)
+    quiet_workers(pipeline_options)
     check_arguments(options)
     checkpoint_dir = FileSystems.join(options.output, checkpoint.CHECKPOINT_DIR)
     saved = checkpoint.scan(checkpoint_dir) if options.resume else None
@@ -120,7 +121,7 @@ def run(argv=None, test_pipeline=None) -> dict:
     clear_folders(options.output, (checkpoint.CHECKPOINT_DIR,))  # the outputs now hold it all
     summary = summarize(options.output, wall_seconds=finished - started,
                         images_resumed=len(saved.done) if saved else 0,
-                        seconds_after_last_image=finished - last_image if last_image else None)
+                        seconds_after_last_image=finished - last_image if last_image else None, options=options)
     write_summary(options.output, summary)
     return summary
 
@@ -158,12 +159,18 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == '__main__':
-    exit_code = main()
+def exit_without_teardown(exit_code: int) -> None:
+    """The end of `python -m pipeline.run` and `specscan run`, once every output is written and closed.
+
+    With --direct_running_mode multi_processing the runner's gRPC threads sometimes abort the
+    interpreter's shutdown ("terminate called without an active exception", exit code 134, about
+    1 run in 7 on a busy 2-core machine), which would turn a finished job into a failed one for
+    schedulers: leave without that teardown.
+    """
     sys.stdout.flush()
     sys.stderr.flush()
-    # Every output is written and closed by now. With --direct_running_mode multi_processing the
-    # runner's gRPC threads sometimes abort the interpreter's shutdown ("terminate called without
-    # an active exception", exit code 134, about 1 run in 7 on a busy 2-core machine), which would
-    # turn a finished job into a failed one for schedulers: leave without that teardown.
     os._exit(exit_code)
+
+
+if __name__ == '__main__':
+    exit_without_teardown(main())

@@ -4,6 +4,7 @@ Reading the Parquet records back works the same on every runner (metrics support
 between the DirectRunner's modes, Dataflow and Dask) and describes exactly what a user gets.
 """
 import json
+import os
 import sys
 from collections import Counter
 from typing import Optional
@@ -16,6 +17,8 @@ from transforms.sinks import RECORDS_DIR
 
 IMAGE_SECONDS = ('fetch_seconds', 'decode_seconds', 'inference_seconds', 'ocr_seconds')  # once per image
 ROW_SECONDS = ('choose_seconds',)  # once per row
+# what `python -m pipeline.report --run OUT` needs of the run besides its outputs
+RUN_OPTIONS = ('input', 'images_dir', 'annotate_dir', 'ocr_max_side')
 _COLUMNS = (('image_link', 'prediction', 'chosen', 'image_source', 'failure_stage', 'failure_reason')
             + IMAGE_SECONDS + ROW_SECONDS)
 
@@ -34,9 +37,11 @@ def read_records(output: str, columns=_COLUMNS) -> pa.Table:
 
 
 def summarize(output: str, wall_seconds: float, images_resumed: int = 0,
-              seconds_after_last_image: Optional[float] = None) -> dict:
+              seconds_after_last_image: Optional[float] = None, options=None) -> dict:
     """`seconds_after_last_image`: the join, choose and write at the end of a batch run (the
-    rows wait for every image at the join), from the newest checkpoint file to the end."""
+    rows wait for every image at the join), from the newest checkpoint file to the end.
+    `options`: the run's SpecscanOptions, whose RUN_OPTIONS are kept so that the report finds the
+    run's input and images from summary.json alone."""
     rows = read_records(output).to_pylist()
     images = {}
     for row in rows:  # stage times are per image, repeated on each of its rows
@@ -60,8 +65,15 @@ def summarize(output: str, wall_seconds: float, images_resumed: int = 0,
         'wall_seconds': round(wall_seconds, 2),
         'seconds_after_last_image': None if seconds_after_last_image is None else round(seconds_after_last_image, 2),
     }
+    if options is not None:
+        summary.update({name: absolute(getattr(options, name)) for name in RUN_OPTIONS})
     summary['text'] = format_summary(summary)
     return summary
+
+
+def absolute(path):
+    """A local path made absolute (summary.json is read from other folders), others as they are."""
+    return os.path.abspath(path) if isinstance(path, str) and '://' not in path else path
 
 
 def failure_kind(stage: str, reason: str) -> str:

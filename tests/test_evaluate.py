@@ -98,3 +98,21 @@ def test_agrees_with_reference_scorer_on_real_labels(labels_path, tmp_path, caps
     for metric in ('numeric', 'exact', 'mix_weighted'):
         assert ours[metric] == reference[metric]
     assert ours['format_errors'] == reference['format_errors'] > 0
+
+
+def test_rows_of_unknown_entities_are_scored_but_counted_apart():
+    labels = labelled(('item_weight', '500.0 gram'), ('colour', ''), ('', ''), ('colour', ''))
+    result = evaluate(labels, {'1': '500.0 gram', '2': '3.0 gram'})
+    assert set(result['numeric']['per_entity']) == {'item_weight'}  # no F1 of 0 for 'colour' or ''
+    assert result['unknown_entities'] == {'rows': 3, 'names': ['', 'colour']}
+    assert result['numeric']['precision'] == 0.5  # the prediction on a 'colour' row still counts as wrong
+
+
+def test_printed_per_entity_line_names_only_real_entities(tmp_path, capsys):
+    from pipeline.evaluate import main
+    (tmp_path / 'labels.csv').write_text('index,entity_name,entity_value\n1,item_weight,500.0 gram\n'
+                                         '2,colour,\n3,,\n')
+    (tmp_path / 'predictions.csv').write_text('index,prediction\n1,500.0 gram\n2,\n3,\n')
+    assert main(['--labels', str(tmp_path / 'labels.csv'), '--predictions', str(tmp_path / 'predictions.csv')]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith('per entity'))
+    assert line == 'per entity (numeric F1): item_weight 1.000; unknown entity names: 2 rows ((blank), colour)'

@@ -92,7 +92,9 @@ def test_run_writes_every_output(drawn_job, tmp_path, model_path):
     assert summary['images_by_source'] == {'cache': 4} and summary['images'] == 4
     assert 0 <= summary['seconds_after_last_image'] < summary['wall_seconds']  # the join, choose and write
     with open(output / 'summary.json') as handle:
-        assert json.load(handle)['rows_in'] == len(truth)
+        written = json.load(handle)
+    assert written['rows_in'] == len(truth)
+    assert (written['input'], written['images_dir']) == (input_path, images_dir)  # what `report --run` reads
     from pipeline import summary as summary_command
     assert summary_command.main(['--output', str(output)]) == 0  # read back later, e.g. after Dataflow
     assert summary_command.main(['--output', str(tmp_path / 'nothing')]) == 2

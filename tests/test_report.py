@@ -304,3 +304,60 @@ def test_a_person_sees_the_confidence_chart(tmp_path):
     # three thumbnails and the chart, every one decoded by the browser
     assert 'data-images="4"' in body and 'data-images-loaded="4"' in body, body
     assert 'id="confidence-chart"' in dom.stdout and 'expected calibration error' in dom.stdout
+
+
+def write_summary_of(tmp_path, out, images, monkeypatch, **options):
+    """The run's summary.json as pipeline.run writes it, its input CSV named relative to the run's folder."""
+    from types import SimpleNamespace
+
+    from pipeline.summary import RUN_OPTIONS, summarize, write_summary
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'input.csv').write_text('index,image_link,group_id,entity_name\n')  # labels.csv lies beside it
+    given = dict({name: None for name in RUN_OPTIONS}, input='input.csv', images_dir=str(images), ocr_max_side=4000)
+    write_summary(str(out), summarize(str(out), 1.0, options=SimpleNamespace(**dict(given, **options))))
+
+
+def test_run_folder_gives_every_input_and_the_labels_beside_its_input(tmp_path, monkeypatch, capsys):
+    labels, out, images, _ = write_run(tmp_path)
+    write_summary_of(tmp_path, out, images, monkeypatch)
+    monkeypatch.chdir(out)  # the summary's paths are absolute: the report is made from anywhere
+    assert report.main(['--run', str(out)]) == 0
+    page = (out / 'report.html').read_text(encoding='utf-8')
+    assert f'id="f1">{NUMERIC_F1}</b>' in page
+    assert len(gallery_images(page)) == 3  # the images found in the run's --images_dir
+    assert f'labels {labels} (beside the run\'s input)' in capsys.readouterr().out
+
+
+def test_flags_given_with_run_win_over_what_it_finds(tmp_path, monkeypatch):
+    labels, out, images, _ = write_run(tmp_path)
+    write_summary_of(tmp_path, out, images, monkeypatch)
+    other = tmp_path / 'other-labels.csv'
+    other.write_text(labels.read_text().replace('500.0 gram', '2.0 gram'))  # rows 1 and 2 now wrong
+    page = tmp_path / 'mine.html'
+    assert report.main(['--run', str(out), '--labels', str(other), '--out', str(page), '--gallery', '0']) == 0
+    text = page.read_text(encoding='utf-8')
+    assert f'id="f1">{NUMERIC_F1}<' not in text and 'other-labels.csv' in text
+    assert not gallery_images(text) and not (out / 'report.html').exists()
+
+
+def test_run_without_labels_beside_its_input_or_summary_exits_2(tmp_path, monkeypatch, capsys):
+    labels, out, images, _ = write_run(tmp_path)
+    assert report.main(['--run', str(out)]) == 2
+    assert capsys.readouterr().err.count('\n') == 1  # 'no summary.json in ...'
+    write_summary_of(tmp_path, out, images, monkeypatch)
+    labels.unlink()
+    assert report.main(['--run', str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.count('\n') == 1 and 'no labels.csv beside' in error and str(tmp_path / 'input.csv') in error
+
+
+def test_rows_of_unknown_entities_have_no_f1_row_of_their_own(tmp_path):
+    rows = ROWS + [('7', 'colour', '', '5.0 gram', 'a.jpg', 'Net Wt 500 g', [cand(500.0, 'gram')])]
+    labels, out, images, _ = write_run(tmp_path, rows)
+    page = tmp_path / 'report.html'
+    assert report.main(['--labels', str(labels), '--predictions', str(out / 'predictions.csv'), '--records', str(out),
+                        '--out', str(page)]) == 0
+    text = page.read_text(encoding='utf-8')
+    assert '<td>colour</td>' not in section(text, 'scores')
+    assert table_row(section(text, 'scores'), 'all')[0] == '7'  # its row still counts among all rows
+    assert 'unknown entity names: 1 row (colour)' in text

@@ -1,0 +1,107 @@
+"""The `specscan` command: its subcommands, the entry point setup.py declares, and a quiet console."""
+import fnmatch
+import importlib
+import logging
+import os
+import runpy
+import sys
+
+import pytest
+
+from pipeline import cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_help_lists_each_subcommand_on_one_line(capsys):
+    assert cli.main(['--help']) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name in ('run', 'evaluate', 'report', 'errors', 'train'):
+        assert sum(line.split()[:1] == [name] for line in lines) == 1, name
+
+
+@pytest.mark.parametrize('argv', [[], ['frobnicate']], ids=['none', 'unknown'])
+def test_no_or_an_unknown_subcommand_exits_2(capsys, argv):
+    assert cli.main(argv) == 2
+    error = capsys.readouterr().err
+    if argv:
+        assert error.count('\n') == 1 and "'frobnicate'" in error and 'run, evaluate, report, errors, train' in error
+
+
+def test_each_subcommand_hands_the_rest_of_its_arguments_to_its_modules_main(monkeypatch):
+    seen = []
+    for name, (module, _) in cli.COMMANDS.items():
+        monkeypatch.setattr(importlib.import_module(module), 'main', lambda argv, name=name: seen.append((name, argv)) or 7)
+    for name in cli.COMMANDS:
+        assert cli.main([name, '--x', '1']) == 7
+    assert seen == [(name, ['--x', '1']) for name in ('run', 'evaluate', 'report', 'errors', 'train')]
+
+
+def test_run_help_is_the_jobs_help(capsys):
+    assert cli.main(['run', '--help']) == 0
+    out = capsys.readouterr().out
+    assert '--input' in out and '--ocr_engine' in out and '--skip_cnn' in out
+
+
+def test_evaluate_through_the_command(tmp_path, capsys):
+    (tmp_path / 'labels.csv').write_text('index,entity_name,entity_value\n1,item_weight,500.0 gram\n2,voltage,12.0 volt\n')
+    (tmp_path / 'predictions.csv').write_text('index,prediction\n1,500 gram\n2,\n')
+    assert cli.main(['evaluate', '--labels', str(tmp_path / 'labels.csv'),
+                     '--predictions', str(tmp_path / 'predictions.csv')]) == 0
+    assert 'F1 0.6667' in capsys.readouterr().out.splitlines()[-1]  # P 1, R 1/2
+
+
+def test_run_from_the_console_ends_as_python_m_pipeline_run_does(monkeypatch):
+    """The console script leaves through run.exit_without_teardown (see there why); a caller passing argv
+    gets the exit code back instead."""
+    from pipeline import run
+    ended = []
+    monkeypatch.setattr(run, 'exit_without_teardown', ended.append)
+    monkeypatch.setattr(run, 'main', lambda argv: 3)
+    assert cli.main(['run']) == 3 and ended == []
+    monkeypatch.setattr(sys, 'argv', ['/usr/bin/specscan', 'run'])
+    cli.main()
+    assert ended == [3] and sys.argv[0] == 'specscan run'  # argparse's usage lines say 'specscan run'
+
+
+def setup_kwargs(monkeypatch):
+    """What setup.py hands to setuptools.setup(), read without installing anything."""
+    import setuptools
+    given = {}
+    monkeypatch.setattr(setuptools, 'setup', lambda **kwargs: given.update(kwargs))
+    runpy.run_path(os.path.join(ROOT, 'setup.py'))
+    return given
+
+
+def test_setup_declares_the_specscan_command(monkeypatch):
+    scripts = setup_kwargs(monkeypatch)['entry_points']['console_scripts']
+    name, target = (part.strip() for part in scripts[0].split('='))
+    module, function = target.split(':')
+    assert len(scripts) == 1 and name == 'specscan'
+    assert getattr(importlib.import_module(module), function) is cli.main
+
+
+def test_setup_ships_the_report_templates(monkeypatch):
+    patterns = setup_kwargs(monkeypatch)['package_data']['pipeline']
+    folder = os.path.join(ROOT, 'pipeline', 'report_templates')
+    names = [f'report_templates/{name}' for name in os.listdir(folder)]
+    assert names and all(any(fnmatch.fnmatch(name, p) for p in patterns) for name in names)
+
+
+@pytest.mark.slow
+def test_workers_do_not_warn_about_specscan_flags(caplog):
+    """A 2-process DirectRunner job with specscan's flags: each worker parses them before it imports
+    specscan, and used to log 'Discarding unparseable args' with all of them."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.options import quiet_workers
+    options = PipelineOptions(['--input=in.csv', '--output=out', '--ocr_engine=none', '--skip_cnn',
+                               '--direct_num_workers=2', '--direct_running_mode=multi_processing'])
+    quiet_workers(options)
+    caplog.set_level(logging.INFO)
+    with beam.Pipeline(options=options) as pipeline:
+        pipeline | beam.Create([1, 2, 3]) | beam.Map(lambda x: x + 1)
+    from_workers = [r.getMessage() for r in caplog.records if 'Worker:' in r.getMessage()]
+    assert from_workers  # the workers' log reaches this process: a warning would be seen
+    assert not [message for message in from_workers if 'Discarding unparseable args' in message]
