@@ -75,7 +75,7 @@ train: setup model
 	  --records $(TRAIN_OUT)/mix/records --labels $(SHARED)/data/mix/labels.csv --repeats 4
 
 # Wheels that the lent GPU machine (Python 3.12, JAX, no TensorFlow, no package index) lacks to
-# run bench/cnn_throughput.py with Keras 3 on JAX: carried there in .whl/ (see README, "GPU").
+# run bench/cnn_throughput.py with Keras 3 on JAX: carried there in .whl/ (see docs/performance.md, "GPU").
 gpu-wheels: $(VENV)/.installed
 	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \

@@ -7,7 +7,7 @@ fresh process each (CPU always; the GPU when one is visible), `--runs` times per
 after a warm-up, and prints the median images per second and the GPU / CPU ratio measured in
 the same invocation. The backend is Keras's own choice (KERAS_BACKEND): TensorFlow in the
 project's environment; JAX on the lent GPU machine, which has JAX but no TensorFlow (see the
-README, "GPU"), so there the TensorFlow GPU path is measured only through this proxy: the same
+docs/performance.md, "GPU"), so there the TensorFlow GPU path is measured only through this proxy: the same
 .keras file, the same layers, another backend.
 """
 import argparse

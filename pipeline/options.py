@@ -89,7 +89,7 @@ class SpecscanOptions(PipelineOptions):
         parser.add_argument('--min_confidence', type=float, default=0.0,
                             help='Leave a prediction blank in predictions.csv when its calibrated confidence (the '
                                  'probability that it is right, 0 to 1) is below this; it stays in '
-                                 'confidence.csv. 0 keeps every prediction; README, "Confidence", says how to pick it.')
+                                 'confidence.csv. 0 keeps every prediction; docs/confidence.md says how to pick it.')
         parser.add_argument('--ocr_psm', type=int, default=11,
                             help='Tesseract page segmentation mode (11: sparse text, 3: automatic).')
         parser.add_argument('--ocr_max_side', type=int, default=4000,

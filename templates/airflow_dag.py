@@ -18,7 +18,7 @@ when the DAG file is parsed, the environment variable SPECSCAN_<NAME>, else the 
     image     the image templates/Dockerfile built         (us-central1-docker.pkg.dev/my-gcp-project/specscan/specscan:latest)
     template  the template spec file                       (gs://BUCKET/specscan/templates/specscan.json)
     min_confidence  predictions less sure than this are blank in predictions.csv (0: none;
-              README, "Confidence", says how to pick it; confidence.csv keeps them all)
+              docs/confidence.md says how to pick it; confidence.csv keeps them all)
 so that a default is replaced without editing this file (the GPU, machine type and worker
 counts are constants below).
 For example: airflow variables set specscan_bucket my-bucket
@@ -63,8 +63,8 @@ BUCKET = jinja(setting('bucket'))
 IMAGE = jinja(setting('image'))
 TEMPLATE = jinja(setting('template') + " or ('gs://' ~ " + setting('bucket') + " ~ '/specscan/templates/specscan.json')")
 
-# GPU workers, sized for about 130k rows (90k images) a night: README.md, "Dataflow Flex
-# Template", has the arithmetic. These are estimates, not measured on Dataflow.
+# GPU workers, sized for about 130k rows (90k images) a night: docs/dataflow.md has the
+# arithmetic. These are estimates, not measured on Dataflow.
 GPU = 'worker_accelerator=type:nvidia-tesla-t4;count:1;install-nvidia-driver'
 MACHINE_TYPE = 'n1-standard-8'
 MAX_WORKERS = 8
