@@ -36,10 +36,9 @@ class ChooseFn(beam.DoFn):
 
     def __init__(self, config: ChooseConfig):
         self.config = config
-        self.predicted = beam.metrics.Metrics.counter('Choose', 'rows_predicted')
-        self.no_candidate = beam.metrics.Metrics.counter('Choose', 'rows_without_candidate')
-        self.failed = beam.metrics.Metrics.counter('Choose', 'rows_failed')
-        self.held_back = beam.metrics.Metrics.counter('Choose', 'rows_held_back_below_min_confidence')
+        self.predicted, self.no_candidate, self.failed, self.held_back = (
+            beam.metrics.Metrics.counter('Choose', name) for name in
+            ('rows_predicted', 'rows_without_candidate', 'rows_failed', 'rows_held_back_below_min_confidence'))
 
     def setup(self):
         self.priors = load_priors()
