@@ -228,6 +228,7 @@ def _browse(binary, tmp_path, *args):
     return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
 
 
+@pytest.mark.slow
 def test_a_person_opening_the_page_sees_the_f1_and_every_thumbnail(tmp_path):
     binary = _chromium()
     if not binary:
@@ -293,6 +294,7 @@ def test_records_without_confidences_get_a_note_instead(tmp_path):
     assert f'id="f1">{NUMERIC_F1}</b>' in text
 
 
+@pytest.mark.slow
 def test_a_person_sees_the_confidence_chart(tmp_path):
     binary = _chromium()
     if not binary:
