@@ -1,7 +1,7 @@
 """The job on a real Dask cluster: a dask.distributed LocalCluster with 2 worker processes.
 
-`--runner=DaskRunner` runs pipeline.dask_runner.DaskRunner (Beam's DaskRunner with the fixes
-the README's "Running on a Dask cluster" describes). It must write what the DirectRunner writes:
+`--runner=DaskRunner` runs pipeline.dask_runner.DaskRunner (Beam's DaskRunner with the fixes its
+docstring lists). It must write what the DirectRunner writes:
 the same predictions.csv byte for byte, every record and every failure. The last three tests run
 Beam's own DaskRunner on the three cases pipeline/dask_runner.py works around, and fail once Beam
 fixes them.
@@ -107,7 +107,7 @@ class DrainInFinishBundle(beam.DoFn):
 
 
 def test_runner_keeps_finish_bundle_tagged_outputs_and_every_branch(tmp_path, cluster):
-    """The three ways Beam 2.72's DaskRunner loses data, each on a small pipeline (README)."""
+    """Our runner keeps what Beam 2.72's loses (pipeline/dask_runner.py's docstring), on one small pipeline."""
     pipeline = beam.Pipeline(runner=DaskRunner(), options=PipelineOptions(
         [f'--dask_client_address={cluster.scheduler_address}']))
     numbers = pipeline | beam.Create(range(10)) | beam.Reshuffle()
