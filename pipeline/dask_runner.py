@@ -30,8 +30,8 @@ Windowing stays as Beam's runner has it: global windows only, which is all specs
 
 Upstream: no apache/beam issue was found for any of the three (searched for DaskRunner with
 finish_bundle, tagged outputs, WriteToText writing an empty file, unexecuted branches). The
-lines are in Beam 2.72.0: `transform_evaluator.apply_dofn_to_bundle` (1), its `OneReceiver`
-(2) and `dask_runner.DaskRunner.run_pipeline`'s `dask.optimize(list(...bags.values())[-1])` (3).
+code is Beam 2.72.0's runners/dask/transform_evaluator.py (`apply_dofn_to_bundle` for 1, the
+ParDo's single `OneReceiver` for 2) and dask_runner.py (`DaskRunner.run_pipeline` for 3).
 When all three `test_beams_dask_runner_*` tests fail, remove this module and let `--runner
 DaskRunner` mean Beam's.
 """
