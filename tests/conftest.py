@@ -16,7 +16,7 @@ def model_path(tmp_path_factory):
     """The .keras file `make model` wrote, or one converted now when it is missing."""
     if os.path.exists(BUILT_MODEL):
         return BUILT_MODEL
-    from transforms import lite0
+    from pipeline import lite0
     return lite0.convert(out_path=str(tmp_path_factory.mktemp('model') / 'efficientnet_lite0.keras'))
 
 

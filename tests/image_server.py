@@ -245,7 +245,8 @@ def running(latency: float = 0.0, host: str = '127.0.0.1'):
 def start(latency: float = 0.0, host: str = '127.0.0.1') -> ImageServer:
     """A running server on a free port (a daemon thread); call .shutdown() and .server_close()."""
     server = ImageServer(latency, host)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # a 0.05 s poll: shutdown() waits one poll, and the fetch tests start a server each
+    threading.Thread(target=server.serve_forever, kwargs={'poll_interval': 0.05}, daemon=True).start()
     return server
 
 

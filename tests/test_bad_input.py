@@ -40,10 +40,12 @@ def bad_run(server, tmp_path_factory, model_path):
     return code, list(expected.values()), sorted(records, key=lambda r: r['ordinal']), predictions, failures, summary
 
 
+@pytest.mark.slow
 def test_job_ends_with_exit_code_zero(bad_run):
     assert bad_run[0] == 0
 
 
+@pytest.mark.slow
 def test_every_row_in_is_a_row_out_in_order(bad_run):
     _, expected, records, predictions, _, summary = bad_run
     assert len(predictions) == len(expected) == len(records) == summary['rows_in']
@@ -51,6 +53,7 @@ def test_every_row_in_is_a_row_out_in_order(bad_run):
     assert [p['index'] for p in predictions] == [r['index'] for r in records]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('number', range(len(image_server.BAD_INPUT_CASES)))
 def test_each_case_fails_at_its_stage_with_a_reason(bad_run, number):
     _, expected, records, predictions, _, _ = bad_run
@@ -63,6 +66,7 @@ def test_each_case_fails_at_its_stage_with_a_reason(bad_run, number):
         assert record['image_width'] == 640 and 'Net Wt' in record['ocr_text'], case
 
 
+@pytest.mark.slow
 def test_failures_output_lists_every_failed_row(bad_run):
     _, expected, records, _, failures, summary = bad_run
     failed = [r for r in records if r['failure_stage']]
@@ -72,6 +76,7 @@ def test_failures_output_lists_every_failed_row(bad_run):
     assert summary['failures_by_kind']['fetch: HTTP 404'] == 1
 
 
+@pytest.mark.slow
 def test_reasons_say_what_went_wrong(bad_run):
     _, expected, records, _, _, _ = bad_run
     reasons = {case: record['failure_reason'] for (case, _), record in zip(expected, records)}
@@ -89,12 +94,14 @@ def test_reasons_say_what_went_wrong(bad_run):
     assert reasons['unknown entity_name'].startswith("unknown entity_name 'shoe_size'")
 
 
+@pytest.mark.slow
 def test_good_label_is_read_right(bad_run):
     _, _, records, predictions, _, _ = bad_run
     grams = image_server.grams_in('good.jpg')
     assert predictions[0]['prediction'] in (f'{grams} gram', f'{grams}.0 gram')
 
 
+@pytest.mark.slow
 def test_private_addresses_are_refused_by_default(server, tmp_path, model_path):
     path = tmp_path / 'input.csv'
     path.write_text(f'index,image_link,group_id,entity_name\n1,{server.url("/img/secret.jpg")},1,item_weight\n'

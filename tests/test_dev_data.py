@@ -30,6 +30,7 @@ def head(path, rows, out):
     return str(out)
 
 
+@pytest.mark.slow
 def test_real_images_every_row_and_same_f1_as_reference(tmp_path, model_path):
     input_path = head(os.path.join(DEV, 'input.csv'), ROWS, tmp_path / 'input.csv')
     labels_path = head(os.path.join(DEV, 'labels.csv'), ROWS, tmp_path / 'labels.csv')

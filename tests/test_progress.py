@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from pipeline.progress import ProgressWatcher, format_duration
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,6 +55,7 @@ def test_durations_read_well():
     assert [format_duration(s) for s in (5, 125, 7322)] == ['5s', '2m 05s', '2h 02m']
 
 
+@pytest.mark.slow
 def test_a_local_run_logs_progress_when_not_on_a_terminal(drawn_job, tmp_path, model_path):
     input_path, images_dir, truth = drawn_job
     argv = [sys.executable, '-m', 'pipeline.run', f'--input={input_path}', f'--images_dir={images_dir}',
@@ -67,6 +70,7 @@ def test_a_local_run_logs_progress_when_not_on_a_terminal(drawn_job, tmp_path, m
     assert quiet.returncode == 0 and 'specscan: rows' not in quiet.stderr
 
 
+@pytest.mark.slow
 def test_progress_moves_while_images_are_read(tmp_path, model_path):
     """Images served slowly one at a time: lines must appear along the way, not all at the end."""
     from tests import image_server

@@ -62,6 +62,7 @@ def run_and_kill(argv, checkpoint_dir, timeout=240):
         process.stderr.close()
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_predictions(job, server, model_path):
     whole = job / 'whole'
     assert main(job_argv(job, whole, model_path)) == 0
@@ -83,6 +84,7 @@ def test_killed_run_resumes_to_the_same_predictions(job, server, model_path):
     assert not os.listdir(killed / checkpoint.CHECKPOINT_DIR)  # removed once the outputs are whole
 
 
+@pytest.mark.slow
 def test_two_runs_give_byte_identical_predictions(job, model_path):
     for name in ('first', 'second'):
         assert main(job_argv(job, job / name, model_path, '--fetch_concurrency=8')) == 0
@@ -92,6 +94,7 @@ def test_two_runs_give_byte_identical_predictions(job, model_path):
     assert first.count(b' gram\n') >= IMAGES - 2  # the labels were read, not just blanks compared
 
 
+@pytest.mark.slow
 def test_resume_without_a_checkpoint_runs_everything(job, model_path, tmp_path):
     assert main(job_argv(job, tmp_path / 'fresh', model_path, '--resume')) == 0
     assert (tmp_path / 'fresh' / 'predictions.csv').read_bytes().count(b'\n') == IMAGES + 3

@@ -4,16 +4,25 @@ metadata.json lists exactly the job's options; one Beam version everywhere; the 
 launcher and the GPU worker; the Cloud Scheduler job and the Airflow DAG send launch requests that
 the Dataflow API and the job's parser accept. Nothing here reaches Google Cloud.
 
-The DAG tests need apache-airflow and apache-airflow-providers-google (with the apache-beam
-provider) and skip without them; they are not in requirements.lock. In a throwaway venv with
-them, run only these with `python -m pytest -q --noconftest tests/test_templates.py -k dag`
+The Dockerfile is parsed into its instructions, the DAG file is imported (against stand-ins for
+Airflow that keep what it builds, its templates rendered with Jinja as Airflow renders them), the
+YAML and JSON are loaded: their values are checked, not their text. Only the docs are read as
+text: the gcloud commands a person copies from them must match the definitions.
+
+The test_dag_* tests load the DAG with the real apache-airflow and apache-airflow-providers-google
+(with the apache-beam provider) and skip without them; they are not in requirements.lock. In a throwaway
+venv with them, run only these with `python -m pytest -q --noconftest tests/test_templates.py -k dag`
 (--noconftest: tests/conftest.py imports the drawing helpers, which need Pillow and numpy).
 """
+import glob
 import importlib.util
 import json
 import os
 import re
+import shlex
 import sys
+import types
+from unittest import mock
 
 import pytest
 import yaml
@@ -35,9 +44,53 @@ def read(path):
         return handle.read()
 
 
-def readme_section():
-    """The pages users follow for the template and its schedules."""
-    return read('docs/dataflow.md') + read('docs/scheduling.md')
+def all_docs():
+    """README.md and every page under docs/, as one text: where a command is shown may move."""
+    pages = ['README.md'] + sorted(os.path.relpath(page, ROOT) for page in
+                                   glob.glob(os.path.join(ROOT, 'docs', '**', '*.md'), recursive=True))
+    return '\n'.join(read(page) for page in pages)
+
+
+def dockerfile():
+    """templates/Dockerfile as (INSTRUCTION, arguments) pairs: continuation lines joined, comments dropped."""
+    instructions, pending = [], ''
+    for line in read('templates/Dockerfile').splitlines():
+        if not line.strip() or line.lstrip().startswith('#'):
+            continue
+        if line.rstrip().endswith('\\'):
+            pending += line.rstrip()[:-1] + ' '
+            continue
+        keyword, _, arguments = (pending + line).strip().partition(' ')
+        instructions.append((keyword.upper(), ' '.join(arguments.split())))
+        pending = ''
+    assert not pending, 'the Dockerfile ends inside a continued line'
+    return instructions
+
+
+def position(instructions, keyword, arguments):
+    """Where the instruction stands (an index), or an assertion error naming it."""
+    found = [i for i, instruction in enumerate(instructions) if instruction == (keyword, arguments)]
+    assert found, f'{keyword} {arguments}'
+    return found[0]
+
+
+def run_words(instructions):
+    """Each RUN's shell words, one list a RUN."""
+    return [shlex.split(arguments) for keyword, arguments in instructions if keyword == 'RUN']
+
+
+def has_command(words, command):
+    """Whether the words hold the command's words in a row (a command inside a `&&` chain)."""
+    wanted = command.split()
+    return any(words[i:i + len(wanted)] == wanted for i in range(len(words)))
+
+
+def setup_packages():
+    """The packages setup.py ships, from running it with setuptools.setup recording its arguments."""
+    import runpy
+    with mock.patch('setuptools.setup') as setup, mock.patch.object(sys, 'argv', ['setup.py']):
+        runpy.run_path(os.path.join(ROOT, 'setup.py'))
+    return setup.call_args.kwargs['packages']
 
 
 def scheduler_job(values=None):
@@ -158,37 +211,65 @@ def test_metadata_is_what_the_dataflow_api_accepts():
 # the image
 
 def test_one_pinned_beam_version():
-    pin = re.search(r'^apache-beam\[gcp\]==([\d.]+)$', read('requirements.in'), re.MULTILINE).group(1)
-    assert f'apache-beam=={pin}' in read('requirements.lock')
-    assert f'FROM apache/beam_python3.11_sdk:{pin}\n' in read('templates/Dockerfile')
+    from packaging.requirements import Requirement
+    requirements = [Requirement(line) for line in read('requirements.in').splitlines()
+                    if line.strip() and not line.startswith('#')]
+    [beam_requirement] = [r for r in requirements if r.name == 'apache-beam']
+    [pin] = [spec.version for spec in beam_requirement.specifier if spec.operator == '==']
+    locked = dict(line.split('==') for line in read('requirements.lock').splitlines() if '==' in line
+                  and not line.startswith((' ', '#')))
+    assert locked['apache-beam'] == pin
+    images = [arguments.split()[0] for keyword, arguments in dockerfile() if keyword == 'FROM']
+    assert f'apache/beam_python3.11_sdk:{pin}' in images
 
 
 def test_dockerfile_installs_tesseract_and_checks_the_stack():
-    dockerfile = read('templates/Dockerfile')
-    assert 'tesseract-ocr tesseract-ocr-eng' in dockerfile and 'tools/pip_check.py' in dockerfile
-    assert 'pip install --no-cache-dir --no-deps -r requirements.lock' in dockerfile
-    assert f'python -m pipeline.build_model --out {MODEL_IN_IMAGE}' in dockerfile
+    instructions = dockerfile()
+    assert any(has_command(words, 'apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng')
+               for words in run_words(instructions))
+    locked = position(instructions, 'RUN', 'pip install --no-cache-dir --no-deps -r requirements.lock')
+    checked = position(instructions, 'RUN', 'python tools/pip_check.py')
+    model = position(instructions, 'RUN', f'python -m pipeline.build_model --out {MODEL_IN_IMAGE}')
+    # the model is built with the locked stack and the code it imports already in the image
+    assert locked < checked < model
+    assert position(instructions, 'COPY', 'pipeline/ pipeline/') < model
+    assert position(instructions, 'COPY', 'transforms/ transforms/') < model
+
+
+def test_dockerfile_copies_only_what_the_repository_has():
+    for keyword, arguments in dockerfile():
+        if keyword == 'COPY' and not arguments.startswith('--from='):
+            *sources, _ = arguments.split()
+            for source in sources:
+                assert os.path.exists(os.path.join(ROOT, source)), f'COPY {source}: not in the repository'
 
 
 def test_dockerfile_is_launcher_and_worker_image():
-    dockerfile = read('templates/Dockerfile')
-    assert 'FROM gcr.io/dataflow-templates-base/python311-template-launcher-base AS launcher' in dockerfile
-    assert ('COPY --from=launcher /opt/google/dataflow/python_template_launcher '
-            '/opt/google/dataflow/python_template_launcher') in dockerfile
-    assert 'FLEX_TEMPLATE_PYTHON_PY_FILE=/template/pipeline/run.py' in dockerfile
-    assert dockerfile.rstrip().endswith('ENTRYPOINT ["/opt/apache/beam/boot"]')
+    instructions = dockerfile()
+    stages = [arguments for keyword, arguments in instructions if keyword == 'FROM']
+    assert stages[0] == 'gcr.io/dataflow-templates-base/python311-template-launcher-base AS launcher'
+    launcher = '/opt/google/dataflow/python_template_launcher'
+    sdk_image = max(i for i, (keyword, _) in enumerate(instructions) if keyword == 'FROM')
+    assert position(instructions, 'COPY', f'--from=launcher {launcher} {launcher}') > sdk_image
+    env = dict(item.split('=', 1) for keyword, arguments in instructions if keyword == 'ENV'
+               for item in shlex.split(arguments))
+    workdir = [arguments for keyword, arguments in instructions if keyword == 'WORKDIR'][-1]
+    assert env['FLEX_TEMPLATE_PYTHON_PY_FILE'] == f'{workdir}/pipeline/run.py'
+    keyword, arguments = instructions[-1]
+    assert keyword == 'ENTRYPOINT' and json.loads(arguments) == ['/opt/apache/beam/boot']
     # workers would pip-install a staged setup.py package, pulling opencv-python: see the Dockerfile
-    assert 'FLEX_TEMPLATE_PYTHON_SETUP_FILE=' not in dockerfile
+    assert 'FLEX_TEMPLATE_PYTHON_SETUP_FILE' not in env
     # every package setup.py ships is in the image, on the launcher's and the workers' path
-    packages = re.search(r"packages=\[([^]]*)\]", read('setup.py')).group(1)
-    for package in re.findall(r"'(\w+)'", packages):
-        assert f'COPY {package}/ {package}/' in dockerfile
-    assert 'PYTHONPATH=/template' in dockerfile
+    for package in setup_packages():
+        position(instructions, 'COPY', f'{package}/ {package}/')
+    assert env['PYTHONPATH'] == workdir
     # GPU workers: CUDA libraries registered and loaded at build time; one GPU shared by processes
-    assert 'pip install --no-cache-dir --no-deps -r templates/requirements-gpu.txt' in dockerfile
-    assert 'gpu_libs.py dirs > /etc/ld.so.conf.d/' in dockerfile and 'gpu_libs.py check' in dockerfile
-    assert 'TF_FORCE_GPU_ALLOW_GROWTH=true' in dockerfile
-    assert '/usr/local/nvidia/lib64' in dockerfile
+    [gpu] = [words for words in run_words(instructions) if 'templates/requirements-gpu.txt' in words]
+    assert has_command(gpu, 'pip install --no-cache-dir --no-deps -r templates/requirements-gpu.txt')
+    assert has_command(gpu, 'python templates/gpu_libs.py dirs > /etc/ld.so.conf.d/zz-nvidia-pip.conf')
+    assert has_command(gpu, 'python templates/gpu_libs.py check')
+    assert env['TF_FORCE_GPU_ALLOW_GROWTH'] == 'true'
+    assert env['LD_LIBRARY_PATH'].split(':')[0] == '/usr/local/nvidia/lib64'
 
 
 def test_gpu_requirements_are_tensorflows_and_cuda_pins():
@@ -259,18 +340,15 @@ def test_cloud_scheduler_uri_is_the_dataflow_launch_method():
     assert scheduler_job()['httpTarget']['uri'] == url.format(projectId='proj-1', location='europe-west4')
 
 
-def test_readme_dag_and_scheduler_agree():
-    readme, dag = readme_section(), read('templates/airflow_dag.py')
+def test_docs_commands_match_the_scheduler_job():
+    """Prose is read as text: the commands a person copies from the docs must match the definitions."""
+    docs = all_docs()
     job = scheduler_job({name: '$' + name for name in PLACEHOLDERS})
     launch = job['httpTarget']['body']['launchParameter']
-    template = launch['containerSpecGcsPath']
-    assert template == 'gs://$BUCKET/specscan/templates/specscan.json'
-    assert template in readme and "'/specscan/templates/specscan.json'" in dag
-    for text in (readme, dag):
-        assert GPU_OPTION in text
-        assert launch['environment']['machineType'] in text
-    # the exact gcloud command in the README matches the definition
-    command = readme[readme.index('gcloud scheduler jobs create http'):]
+    assert launch['containerSpecGcsPath'] == 'gs://$BUCKET/specscan/templates/specscan.json'
+    assert launch['containerSpecGcsPath'] in docs
+    assert GPU_OPTION in docs and launch['environment']['machineType'] in docs
+    command = docs[docs.index('gcloud scheduler jobs create http'):]
     command = command[:command.index('```')]
     for flag in (f'--schedule="{job["schedule"]}"', f'--time-zone={job["timeZone"]}',
                  f'--uri="{job["httpTarget"]["uri"]}"', '--http-method=POST',
@@ -283,7 +361,7 @@ def test_readme_dag_and_scheduler_agree():
     for command in ('gcloud dataflow flex-template build', 'gcloud dataflow flex-template run',
                     'gcloud builds submit --config templates/cloudbuild.yaml',
                     '--metadata-file templates/metadata.json', '--sdk-language PYTHON'):
-        assert command in readme, command
+        assert command in docs, command
 
 
 # the Airflow DAG
@@ -311,12 +389,106 @@ class Variables:
         return self.values.get(key, default)
 
 
+def template_context(ds, **variables):
+    """What a template of a run whose logical date is ds can read."""
+    return {'ds': ds, 'ds_nodash': ds.replace('-', ''), 'var': {'value': Variables(**variables), 'json': Variables()}}
+
+
 def rendered(task, ds, **variables):
     """The task after Airflow renders its templated fields for a run whose logical date is ds."""
-    context = {'ds': ds, 'ds_nodash': ds.replace('-', ''),
-               'var': {'value': Variables(**variables), 'json': Variables()}}
-    task.render_template_fields(context)
+    task.render_template_fields(template_context(ds, **variables))
     return task
+
+
+def check_dated_launch(project_id, location, body):
+    """A launch rendered for the run of 2026-03-14 with the DAG's default settings."""
+    assert (project_id, location) == ('my-gcp-project', 'us-central1')
+    launch = body['launchParameter']
+    assert launch['jobName'] == 'specscan-20260314'
+    assert launch['containerSpecGcsPath'] == 'gs://my-specscan-bucket/specscan/templates/specscan.json'
+    assert launch['parameters']['input'] == 'gs://my-specscan-bucket/specscan/input/2026-03-14.csv'
+    assert launch['parameters']['output'] == 'gs://my-specscan-bucket/specscan/output/2026-03-14'
+    assert launch['environment']['sdkContainerImage'].endswith('/specscan/specscan:latest')
+
+
+def check_matches_scheduler_job(body):
+    """A launch Dataflow and the job accept, and the scheduler job's but for the dated input and output."""
+    check_launch_body(body)
+    dag_launch = body['launchParameter']
+    scheduled = scheduler_job({'PROJECT': 'my-gcp-project', 'REGION': 'us-central1',
+                               'BUCKET': 'my-specscan-bucket', 'IMAGE': dag_launch['environment']['sdkContainerImage'],
+                               'SCHEDULER_SA': 'sa'})['httpTarget']['body']['launchParameter']
+    dated = {'input', 'output'}
+    assert {k: v for k, v in dag_launch['parameters'].items() if k not in dated} == \
+        {k: v for k, v in scheduled['parameters'].items() if k not in dated}
+    assert dag_launch['environment'] == scheduled['environment']
+    assert dag_launch['containerSpecGcsPath'] == scheduled['containerSpecGcsPath']
+
+
+class Built:
+    """Stands in for a class of Airflow's that the DAG file uses: keeps the arguments it was built with."""
+    made: list
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+        self.made.append(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def dag_file_built(monkeypatch):
+    """(DAG, timetable, operator) as templates/airflow_dag.py builds them, imported against stand-ins
+    for Airflow and pendulum, with no SPECSCAN_* variable set."""
+    kinds = {name: type(name, (Built,), {'made': []}) for name in ('DAG', 'Timetable', 'Operator')}
+    modules = {'pendulum': {'datetime': lambda *args, **kwargs: (args, kwargs)},
+               'airflow': {'DAG': kinds['DAG']}, 'airflow.sdk': {'DAG': kinds['DAG']},
+               'airflow.timetables.interval': {'CronDataIntervalTimetable': kinds['Timetable']},
+               'airflow.providers.google.cloud.operators.dataflow': {
+                   'DataflowStartFlexTemplateOperator': kinds['Operator']}}
+    for name, attributes in modules.items():
+        module = types.ModuleType(name)
+        module.__dict__.update(attributes)
+        monkeypatch.setitem(sys.modules, name, module)
+    for key in [key for key in os.environ if key.startswith('SPECSCAN_')]:
+        monkeypatch.delenv(key)
+    spec = importlib.util.spec_from_file_location('specscan_dag_without_airflow', DAG_PATH)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    [dag], [timetable], [task] = (kinds[name].made for name in ('DAG', 'Timetable', 'Operator'))
+    return dag, timetable, task
+
+
+def render(value, ds, **variables):
+    """Templated strings, however nested, rendered as Airflow renders them: Jinja, undefined names an error."""
+    import jinja2
+    environment, context = jinja2.Environment(undefined=jinja2.StrictUndefined), template_context(ds, **variables)
+    if isinstance(value, str):
+        return environment.from_string(value).render(context)
+    if isinstance(value, dict):
+        return {key: render(item, ds, **variables) for key, item in value.items()}
+    if isinstance(value, list):
+        return [render(item, ds, **variables) for item in value]
+    return value
+
+
+def test_nightly_dag_file_launches_what_the_scheduler_job_launches(monkeypatch):
+    """Without Airflow: what the DAG file builds, its templated fields rendered for the run of 2026-03-14."""
+    dag, timetable, task = dag_file_built(monkeypatch)
+    assert dag.kwargs['dag_id'] == 'specscan_nightly' and dag.kwargs['schedule'] is timetable
+    assert dag.kwargs['catchup'] is False and dag.kwargs['max_active_runs'] == 1
+    assert timetable.args == ('0 2 * * *',) and timetable.kwargs == {'timezone': 'UTC'}
+    assert task.kwargs['task_id'] == 'launch_specscan'
+    assert task.kwargs['append_job_name'] is True and task.kwargs['wait_until_finished'] is True
+    fields = render({name: task.kwargs[name] for name in ('project_id', 'location', 'body')}, '2026-03-14')
+    check_dated_launch(fields['project_id'], fields['location'], fields['body'])
+    check_matches_scheduler_job(fields['body'])
+    # an Airflow Variable replaces a default when the task runs
+    other = render(task.kwargs['body'], '2026-03-14', bucket='b2', template='gs://elsewhere/specscan.json')
+    assert other['launchParameter']['parameters']['input'] == 'gs://b2/specscan/input/2026-03-14.csv'
+    assert other['launchParameter']['containerSpecGcsPath'] == 'gs://elsewhere/specscan.json'
 
 
 def test_dag_builds_the_flex_template_operator():
@@ -349,13 +521,7 @@ def test_dag_runs_daily_on_the_previous_day():
 
 def test_dag_renders_dated_paths_for_a_logical_date():
     task = rendered(load_dag_module().dag.get_task('launch_specscan'), '2026-03-14')
-    assert task.project_id == 'my-gcp-project' and task.location == 'us-central1'
-    launch = task.body['launchParameter']
-    assert launch['jobName'] == 'specscan-20260314'
-    assert launch['containerSpecGcsPath'] == 'gs://my-specscan-bucket/specscan/templates/specscan.json'
-    assert launch['parameters']['input'] == 'gs://my-specscan-bucket/specscan/input/2026-03-14.csv'
-    assert launch['parameters']['output'] == 'gs://my-specscan-bucket/specscan/output/2026-03-14'
-    assert launch['environment']['sdkContainerImage'].endswith('/specscan/specscan:latest')
+    check_dated_launch(task.project_id, task.location, task.body)
 
 
 def test_dag_settings_come_from_variables_then_environment(monkeypatch):
@@ -374,16 +540,7 @@ def test_dag_settings_come_from_variables_then_environment(monkeypatch):
 def test_dag_launch_body_is_valid_and_matches_the_scheduler_job():
     pytest.importorskip('apache_beam')
     task = rendered(load_dag_module().dag.get_task('launch_specscan'), '2026-03-14')
-    check_launch_body(task.body)
-    dag_launch = task.body['launchParameter']
-    scheduled = scheduler_job({'PROJECT': 'my-gcp-project', 'REGION': 'us-central1',
-                               'BUCKET': 'my-specscan-bucket', 'IMAGE': dag_launch['environment']['sdkContainerImage'],
-                               'SCHEDULER_SA': 'sa'})['httpTarget']['body']['launchParameter']
-    dated = {'input', 'output'}
-    assert {k: v for k, v in dag_launch['parameters'].items() if k not in dated} == \
-        {k: v for k, v in scheduled['parameters'].items() if k not in dated}
-    assert dag_launch['environment'] == scheduled['environment']
-    assert dag_launch['containerSpecGcsPath'] == scheduled['containerSpecGcsPath']
+    check_matches_scheduler_job(task.body)
 
 
 def test_dag_task_posts_the_launch_request(monkeypatch):

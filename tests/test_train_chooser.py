@@ -44,6 +44,7 @@ def drawn_run(tmp_path_factory, model_path):
     return root
 
 
+@pytest.mark.slow
 def test_candidates_are_rebuilt_from_recorded_words(drawn_run):
     labels = read_labels(str(drawn_run / 'labels.csv'))
     rows = train_chooser.labelled_candidates(str(drawn_run / 'out' / 'records'), labels, load_priors())
@@ -54,6 +55,7 @@ def test_candidates_are_rebuilt_from_recorded_words(drawn_run):
     assert sorted(row_of[right].tolist()) == list(range(len(labels)))
 
 
+@pytest.mark.slow
 def test_training_writes_a_model_the_pipeline_can_load(drawn_run, capsys):
     out = drawn_run / 'chooser.json'
     assert train_chooser.main(['--records', str(drawn_run / 'out'), '--labels', str(drawn_run / 'labels.csv'),
@@ -92,6 +94,7 @@ def test_random_deals_differ_by_seed_and_repeat_with_it():
     assert deal(3) != deal(4)
 
 
+@pytest.mark.slow
 def test_two_sets_train_together_and_are_reported_apart(drawn_run, tmp_path, capsys):
     """A second set whose labels say the value is not printed on two of its rows: its rows are
     named by their set, so equal indices never collide, and each set is scored on its own."""
@@ -160,6 +163,7 @@ def test_the_threshold_for_every_entity_is_picked_on_the_sets_that_mark_values_n
     assert train_chooser.best_thresholds(dev_only, scores)['*'] == 0.0
 
 
+@pytest.mark.slow
 def test_the_ocr_engines_bench_scores_a_settings_records_cross_validated(drawn_run, tmp_path, monkeypatch):
     """bench/ocr_engines.py's F1 column comes from train_chooser.cross_validated, as the README
     reports it: the same figure as evaluating the cross-validated predictions directly."""
