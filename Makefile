@@ -10,9 +10,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup tesseract chromium model demo test test-fast sample lock priors train gpu-wheels
 
-$(VENV)/.installed: requirements.lock
+# The pinned packages, then specscan itself in place (editable), which puts the `specscan`
+# command in .venv/bin.
+$(VENV)/.installed: requirements.lock setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(PY) tools/pip_check.py
 	touch $@
 
