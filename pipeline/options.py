@@ -5,6 +5,7 @@ each stage takes, and the stages keep no defaults of their own. templates/metada
 Flex Template's parameters) is generated from this class (tools/write_metadata.py; a test checks
 it), so an option added here is added there by re-running that tool.
 """
+import os
 from dataclasses import dataclass
 from typing import Optional
 
@@ -182,6 +183,13 @@ def quiet_workers(pipeline_options: PipelineOptions) -> None:
     worker = pipeline_options.view_as(WorkerOptions)
     worker.sdk_harness_log_level_overrides = {WORKER_OPTIONS_LOGGER: 'ERROR',
                                               **(worker.sdk_harness_log_level_overrides or {})}
+    # Local worker processes inherit the environment: without this, each prints google-api-core's
+    # FutureWarning about Python 3.11 (4 lines a module) when it imports Beam's GCP extras, before
+    # any specscan module could filter it as transforms/__init__.py does in this process.
+    filters = [entry for entry in os.environ.get('PYTHONWARNINGS', '').split(',') if entry]
+    if GOOGLE_PYTHON_WARNING not in filters:
+        os.environ['PYTHONWARNINGS'] = ','.join(filters + [GOOGLE_PYTHON_WARNING])
 
 
 WORKER_OPTIONS_LOGGER = 'apache_beam.options.pipeline_options'
+GOOGLE_PYTHON_WARNING = 'ignore::FutureWarning:google.api_core._python_version_support'

@@ -105,3 +105,23 @@ def test_workers_do_not_warn_about_specscan_flags(caplog):
     from_workers = [r.getMessage() for r in caplog.records if 'Worker:' in r.getMessage()]
     assert from_workers  # the workers' log reaches this process: a warning would be seen
     assert not [message for message in from_workers if 'Discarding unparseable args' in message]
+
+
+def test_worker_processes_inherit_a_filter_for_google_api_cores_python_warning(monkeypatch):
+    """What a local worker prints on start-up: importing Beam's GCP extras in a fresh process gives
+    google-api-core's FutureWarning about Python 3.11 without the filter, none with it."""
+    import subprocess
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.options import quiet_workers
+    monkeypatch.setenv('PYTHONWARNINGS', 'default::DeprecationWarning')
+    quiet_workers(PipelineOptions([]))
+    quiet_workers(PipelineOptions([]))  # twice: one filter, the user's own kept
+    filters = os.environ['PYTHONWARNINGS'].split(',')
+    assert filters == ['default::DeprecationWarning', 'ignore::FutureWarning:google.api_core._python_version_support']
+    probe = [sys.executable, '-c', 'import google.cloud.bigquery']
+    quiet = subprocess.run(probe, capture_output=True, text=True, env=os.environ)
+    assert 'FutureWarning' not in quiet.stderr
+    noisy = subprocess.run(probe, capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS=''))
+    if 'FutureWarning' not in noisy.stderr:
+        pytest.skip('this google-api-core does not warn about the Python version')
