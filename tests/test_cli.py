@@ -37,10 +37,16 @@ def test_each_subcommand_hands_the_rest_of_its_arguments_to_its_modules_main(mon
     assert seen == [(name, ['--x', '1']) for name in ('run', 'evaluate', 'report', 'errors', 'train')]
 
 
-def test_run_help_is_the_jobs_help(capsys):
+def test_run_help_is_the_jobs_help(capsys, monkeypatch):
     assert cli.main(['run', '--help']) == 0
     out = capsys.readouterr().out
     assert '--input' in out and '--ocr_engine' in out and '--skip_cnn' in out
+    assert out.startswith('usage: python -m pipeline.run')
+    from pipeline import run
+    monkeypatch.setattr(run, 'exit_without_teardown', lambda code: None)
+    monkeypatch.setattr(sys, 'argv', ['specscan', 'run', '--help'])  # as the console script gets it
+    cli.main()
+    assert capsys.readouterr().out.startswith('usage: specscan run')
 
 
 def test_evaluate_through_the_command(tmp_path, capsys):
