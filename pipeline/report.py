@@ -34,8 +34,8 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.errors import CATEGORIES, classify
 from pipeline.evaluate import (CONFIDENCE_LEVELS, PRECISION_TARGETS, confidence_result, evaluate, format_unknown,
                                read_confidence, read_labels, read_predictions)
-from pipeline.summary import SUMMARY_FILE, read_records
 from pipeline.options import default_options
+from pipeline.summary import SUMMARY_FILE, read_records
 from transforms.annotate import annotate, annotated_name
 from transforms.fetch import cache_name
 from transforms.records import Candidate, RowResult
@@ -320,6 +320,13 @@ def render(scores: dict, rows: list, gallery: list, sources: dict, confidence=No
         confidence_rows=confidence_rows(*confidence[:2]) if confidence else None,
         confidence_chart=confidence[2] if confidence else None,
         gallery=gallery, wrong=wrong, table_rows=TABLE_ROWS, sources=sources)
+
+
+def confidence_page(confidence) -> str:
+    """The confidence section alone, styled as in the report, from (plain, mix-weighted, chart):
+    what docs/confidence.png shows (tools/make_docs_images.py)."""
+    return PAGE.get_template('confidence_page.html.j2').render(
+        confidence_rows=confidence_rows(*confidence[:2]), confidence_chart=confidence[2])
 
 
 def build_report(labels_path: str, predictions_path: str, records_path: str, images_dir=None,

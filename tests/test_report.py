@@ -271,6 +271,16 @@ def test_confidence_section_shows_evaluates_operating_points_and_a_chart(tmp_pat
     assert len(image.convert('RGB').getcolors(1 << 20)) > 20  # lines, bars and text, not a blank canvas
 
 
+def test_the_confidence_section_alone_is_the_reports_own(tmp_path):
+    """What tools/make_docs_images.py draws docs/confidence.png from: the report's section, styled alike."""
+    labels, out, _, _ = write_run(tmp_path, confidence=CONFIDENCE)
+    confidence = report.confidences(report.read_labels(str(labels)), report.load_records(str(out)))
+    alone = report.confidence_page(confidence + ('data:image/png;base64,AAAA',))
+    page = run_report(tmp_path / 'report', confidence=CONFIDENCE)
+    assert section(alone, 'confidence') == section(page, 'confidence')
+    assert 'src="data:image/png;base64,AAAA"' in alone and '<style>' in alone and 'id="gallery"' not in alone
+
+
 def test_confidence_csv_replaces_the_recorded_confidences(tmp_path):
     labels, out, images, _ = write_run(tmp_path, confidence=CONFIDENCE)
     _write_csv(tmp_path / 'cv.csv', ('index', 'prediction', 'confidence'),

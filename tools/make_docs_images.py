@@ -87,10 +87,8 @@ def confidence_page(labels_path: str, run: str, confidence_path, html_path: str)
     confidence = report.confidences(read_labels(labels_path), report.load_records(run), confidence_path)
     if confidence is None:
         raise SystemExit(f'no confidences in {confidence_path or run}')
-    section = report.confidence_section(confidence + (report.confidence_chart(*confidence),))
     with open(html_path, 'w', encoding='utf-8') as handle:
-        handle.write(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><style>{report.STYLE}</style>'
-                     f'</head><body>{section}</body></html>')
+        handle.write(report.confidence_page(confidence + (report.confidence_chart(*confidence),)))
 
 
 def main(argv=None) -> int:
