@@ -137,7 +137,8 @@ def watch_progress(options: SpecscanOptions, folder: str, saved, enabled: bool):
 
 def print_help() -> None:
     parser = argparse.ArgumentParser(
-        prog=sys.argv[0] if sys.argv[0].startswith('specscan') else 'python -m pipeline.run', description=__doc__.split('\n\n')[0],
+        prog=sys.argv[0] if sys.argv[0].startswith('specscan') else 'python -m pipeline.run',
+        description=__doc__.split('\n\n')[0],
         epilog='Beam\'s own options (--runner, --direct_num_workers, --direct_running_mode, '
                'Dataflow\'s --project, --region, --temp_location, ...) are accepted too.')
     SpecscanOptions._add_argparse_args(parser)

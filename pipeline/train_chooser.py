@@ -309,10 +309,10 @@ def write_predictions(folder: str, labels: list, predicted: dict, confidences: d
     """Each set's predictions as folder/<set>.csv, and its confidences as folder/<set>-confidence.csv
     (as a run writes predictions.csv and confidence.csv), with its own indices, in the labels' order."""
     os.makedirs(folder, exist_ok=True)
-    by_set = {}
+    per_set = {}
     for label in labels:
-        by_set.setdefault(label.get('set') or 'all', []).append(label)
-    for name, own in by_set.items():
+        per_set.setdefault(label.get('set') or 'all', []).append(label)
+    for name, own in per_set.items():
         own_index = [(label['index'][len(name) + 1:] if label.get('set') else label['index'], label['index'])
                      for label in own]
         with open(os.path.join(folder, f'{name}.csv'), 'w', newline='', encoding='utf-8') as handle:

@@ -50,10 +50,7 @@ class FetchImageFn(beam.DoFn):
 
     def __init__(self, config: FetchConfig, backoff: float = 0.5, max_retry_after: float = 30.0):
         self.config = config
-        self.images_dir = config.images_dir
-        self.max_bytes = config.max_bytes
         self.concurrency = max(1, config.concurrency)
-        self.allow_private_networks = config.allow_private_networks
         self.backoff = backoff
         self.max_retry_after = max_retry_after
         self.from_cache = beam.metrics.Metrics.counter('FetchImages', 'images_from_cache')
@@ -105,7 +102,7 @@ class FetchImageFn(beam.DoFn):
             data, source = self._read_cached(link), 'cache'
             if data is None:
                 data, source = self._download(link), 'network'
-            _check_body(data, self.max_bytes)
+            _check_body(data, self.config.max_bytes)
             if source == 'network':  # only a checked image is cached
                 self._write_cache(link, data)
         except DownloadError as error:
@@ -116,23 +113,23 @@ class FetchImageFn(beam.DoFn):
 
     def _cache_path(self, link: str) -> Optional[str]:
         name = cache_name(link)
-        if not self.images_dir or not name:
+        if not self.config.images_dir or not name:
             return None
-        return FileSystems.join(self.images_dir, name)
+        return FileSystems.join(self.config.images_dir, name)
 
     def _read_cached(self, link: str) -> Optional[bytes]:
         path = self._cache_path(link)
         if path is None or not FileSystems.exists(path):
             return None
         with FileSystems.open(path) as handle:
-            return handle.read(self.max_bytes + 1)
+            return handle.read(self.config.max_bytes + 1)
 
     def _download(self, link: str) -> bytes:
         if urlparse(link).scheme.lower() == 'gs':
-            if not self.allow_private_networks:
+            if not self.config.allow_private_networks:
                 raise RefusedLink(f'refused: gs:// links read the job\'s own buckets ({LIFT})')
             with FileSystems.open(link) as handle:
-                return handle.read(self.max_bytes + 1)
+                return handle.read(self.config.max_bytes + 1)
         return self.downloader.get(link)
 
     def _write_cache(self, link: str, data: bytes) -> None:
