@@ -17,7 +17,7 @@ runner on a minimal case of each (`test_beams_dask_runner_*`) and fails once Bea
 2. Tagged outputs are not told apart: every output of a ParDo lands in one Bag, and each
    consumer of any of its outputs (`with_outputs`) reads all of them.
 3. Only the last transform visited is computed (`dask.optimize(list(bags.values())[-1])`):
-   a branch that does not feed it (a second sink, a checkpoint writer) never runs.
+   a branch that does not feed it (a second sink, the result-store writer) never runs.
 
 This module keeps Beam's translation of Create, GroupByKey and Flatten and replaces the rest:
 a ParDo runs as one Dask task per partition with fresh receivers, finish_bundle included, and

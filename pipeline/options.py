@@ -13,12 +13,12 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, WorkerOptions
 
 from transforms.annotations import AnnotateConfig
-from transforms.checkpoint import CHECKPOINT_DIR, CheckpointConfig
 from transforms.embed import EmbedConfig
 from transforms.fetch import FetchConfig
 from transforms.ocr import ENGINES, OcrConfig
 from transforms.predict import ChooseConfig
 from transforms.preprocess import PreprocessConfig
+from transforms.store import StoreConfig, version_of, version_parts
 
 DEFAULT_MODEL_PATH = 'models/efficientnet_lite0.keras'
 # Not argparse-required: Beam parses every options class whenever any view is taken, so a
@@ -113,17 +113,22 @@ class SpecscanOptions(PipelineOptions):
                             help='Trust the CSV\'s links: fetch from loopback, private, link-local and '
                                  'reserved addresses and read gs:// links (refused by default: a CSV is '
                                  'untrusted input). For tests and on-premise mirrors.')
+        parser.add_argument('--store', default=None,
+                            help='Result store kept across runs (local folder or gs://): each image\'s reading '
+                                 'under the sha256 of its bytes and the reading version, so images read by '
+                                 'an earlier run with the same reading settings are not decoded or read '
+                                 'again (their rows are chosen again), and links are fetched with '
+                                 'If-None-Match / If-Modified-Since. Default: --output/store/, removed when '
+                                 'the run ends.')
         parser.add_argument('--resume', **SWITCH,
-                            help='Go on from a run that stopped before its end: images whose results it '
-                                 'saved under --output/checkpoint/ are not fetched or read again.')
-        parser.add_argument('--checkpoint_every', type=int, default=50,
-                            help='Images per checkpoint file written under --output/checkpoint/ while the '
-                                 'job runs (also written every 30 s); what --resume reads.')
+                            help='Go on from a run that stopped before its end: images it read are taken '
+                                 'from its store (--store, or --output/store/) and links it fetched are not '
+                                 'fetched again.')
         parser.add_argument('--annotate_dir', default=None,
                             help='Write each row\'s image here (local or gs://) with every candidate quantity '
                                  'boxed, the chosen one in red, and the prediction printed; one JPEG per row, '
-                                 'named by its index. For looking at runs; images taken from a --resume '
-                                 'checkpoint are drawn on a blank canvas.')
+                                 'named by its index. For looking at runs; an image whose bytes this run did '
+                                 'not fetch (a 304 answer, or --resume) is drawn on a blank canvas.')
         parser.add_argument('--quiet', **SWITCH,
                             help='No progress line while a local run works (the summary is still printed).')
         parser.add_argument('--progress_every', type=int, default=1000,
@@ -143,24 +148,32 @@ class JobConfig:
     preprocess: PreprocessConfig
     embed: EmbedConfig
     ocr: OcrConfig
-    checkpoint: CheckpointConfig
+    store: StoreConfig
     choose: ChooseConfig
     annotate: Optional[AnnotateConfig]
 
 
-def job_config(options: SpecscanOptions) -> JobConfig:
-    """The stages' configs from the job's options."""
+RUN_STORE_DIR = 'store'  # the run's own store under --output when no --store is given
+
+
+def store_root(options: SpecscanOptions) -> str:
+    """--store, or the run's own store under --output (what --resume reads)."""
+    return options.store or (FileSystems.join(options.output, RUN_STORE_DIR) if options.output else '')
+
+
+def job_config(options: SpecscanOptions, trust_links_since: Optional[float] = None) -> JobConfig:
+    """The stages' configs from the job's options. `trust_links_since`: when the run being resumed
+    started (pipeline/run.py), so that the links it fetched are not fetched again."""
     o = options
+    preprocess = PreprocessConfig(o.preprocess_batch_size, o.max_image_pixels, o.ocr_max_side)
+    embed = EmbedConfig(o.model_path, o.inference_min_batch_size, o.inference_max_batch_size, o.skip_cnn)
+    ocr = OcrConfig(o.ocr_engine, o.ocr_psm, o.rapidocr_detection_side, o.rapidocr_min_side, o.rapidocr_retry_side)
     return JobConfig(
         input=o.input, output=o.output, num_shards=o.num_shards,
         fetch=FetchConfig(o.images_dir, o.fetch_timeout, o.fetch_retries, o.max_image_bytes, o.fetch_concurrency,
                           o.fetch_deadline, o.allow_private_networks),
-        preprocess=PreprocessConfig(o.preprocess_batch_size, o.max_image_pixels, o.ocr_max_side),
-        embed=EmbedConfig(o.model_path, o.inference_min_batch_size, o.inference_max_batch_size, o.skip_cnn),
-        ocr=OcrConfig(o.ocr_engine, o.ocr_psm, o.rapidocr_detection_side, o.rapidocr_min_side,
-                      o.rapidocr_retry_side),
-        checkpoint=CheckpointConfig(FileSystems.join(o.output, CHECKPOINT_DIR) if o.output else '',
-                                    o.checkpoint_every),
+        preprocess=preprocess, embed=embed, ocr=ocr,
+        store=StoreConfig(store_root(o), version_of(version_parts(ocr, preprocess, embed)), trust_links_since),
         # with nothing read (--ocr_engine none) there is nothing to guess from either
         choose=ChooseConfig(o.chooser, o.blank_when_unread or o.ocr_engine == 'none', o.min_confidence),
         annotate=AnnotateConfig(o.annotate_dir, o.ocr_max_side, o.max_image_pixels) if o.annotate_dir else None)

@@ -5,7 +5,8 @@ GroupByKey), so rows finish all at once at the end; images finish one by one. Pr
 therefore counted in images: each worker process (also with --direct_running_mode
 multi_processing) appends the links it has finished to its own file in a local folder, and
 the launching process tails those files, turns links into rows with the input's own
-link -> rows count, and shows rows done / total, images per second and the time left.
+link -> rows count, and shows rows done / total, images per second and the time left, and how
+many images were read anew and how many reused from the result store.
 On Dataflow the step counters are the progress (FetchImages, Preprocess, ReadText, ...).
 """
 import os
@@ -14,21 +15,26 @@ import threading
 import time
 import uuid
 from collections import Counter
-from typing import Dict, Iterable, Optional
+from typing import Dict, Optional
 
 import apache_beam as beam
 
+# The marks of images read by this run and of images whose reading the result store held; other
+# streams (failures) are marked under their own names and count as done.
+READ, REUSED = 'Read', 'Reused'
+
 
 class MarkImagesDoneFn(beam.DoFn):
-    """(link, anything) -> the link appended to this process's file in `folder` (a local path)."""
+    """(link, anything) -> the link appended to this process's file for `name` in `folder` (a local path)."""
 
     FLUSH_SECONDS = 0.5
 
-    def __init__(self, folder: str):
+    def __init__(self, folder: str, name: str = READ):
         self.folder = folder
+        self.name = name
 
     def setup(self):
-        self.handle = open(os.path.join(self.folder, f'{os.getpid()}-{uuid.uuid4().hex}.links'), 'a')
+        self.handle = open(os.path.join(self.folder, f'{os.getpid()}-{uuid.uuid4().hex}.{self.name}.links'), 'a')
         self.last_flush = time.monotonic()
 
     def process(self, element):
@@ -54,7 +60,8 @@ class MarkImagesDone(beam.PTransform):
         self.folder = folder
 
     def expand(self, streams):
-        return [stream | f'Mark{name}' >> beam.ParDo(MarkImagesDoneFn(self.folder)) for name, stream in streams.items()]
+        return [stream | f'Mark{name}' >> beam.ParDo(MarkImagesDoneFn(self.folder, name))
+                for name, stream in streams.items()]
 
 
 def format_duration(seconds: float) -> str:
@@ -69,7 +76,7 @@ def format_duration(seconds: float) -> str:
 class ProgressWatcher:
     """Tails the workers' files from a thread; shows a tqdm bar or logs every `log_every` rows."""
 
-    def __init__(self, folder: str, rows_per_link: Dict[str, int], rows_total: int, already_done: Iterable[str] = (),
+    def __init__(self, folder: str, rows_per_link: Dict[str, int], rows_total: int,
                  mode: str = 'auto', log_every: int = 1000, interval: float = 0.5, stream=None):
         self.folder = folder
         self.rows_per_link = rows_per_link
@@ -79,8 +86,9 @@ class ProgressWatcher:
         self.mode = ('bar' if self.stream.isatty() else 'log') if mode == 'auto' else mode
         self.log_every = max(1, log_every)
         self.interval = interval
-        self.done = set(link for link in already_done if link in rows_per_link)
-        self.resumed = len(self.done)
+        self.done = set()
+        self.read = set()    # decoded and read by this run
+        self.reused = set()  # taken from the result store
         self.offsets: Dict[str, int] = {}
         self.started = time.monotonic()
         self.next_log = self.log_every
@@ -101,18 +109,23 @@ class ProgressWatcher:
                 text = handle.read()
             complete = text[:text.rfind('\n') + 1]  # a line still being written waits for the next poll
             self.offsets[path] = self.offsets.get(path, 0) + len(complete.encode())
-            self.done.update(link for link in complete.splitlines() if link in self.rows_per_link)
+            links = [link for link in complete.splitlines() if link in self.rows_per_link]
+            self.done.update(links)
+            for kind, found in ((READ, self.read), (REUSED, self.reused)):
+                if name.endswith(f'.{kind}.links'):
+                    found.update(links)
 
     def line(self) -> str:
-        """'rows 120/776 (15%), 1.3 images/s, about 8m 40s left'."""
+        """'rows 120/776 (15%), 1.3 images/s, about 8m 40s left; 40 images reused from the store, 12 read anew'."""
         elapsed = max(time.monotonic() - self.started, 1e-6)
-        images_new = len(self.done) - self.resumed
-        rate = images_new / elapsed
+        rate = len(self.done) / elapsed
         images_left = len(self.rows_per_link) - len(self.done)
         left = format_duration(images_left / rate) if rate > 0 else '?'
         share = 100 * self.rows_done / self.rows_total if self.rows_total else 100
+        reused = (f'; {len(self.reused)} images reused from the store, {len(self.read)} read anew'
+                  if self.reused else '')
         return (f'rows {self.rows_done}/{self.rows_total} ({share:.0f}%), {rate:.1f} images/s, '
-                f'about {left} left')
+                f'about {left} left{reused}')
 
     def show(self) -> None:
         if self.mode == 'bar':

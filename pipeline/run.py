@@ -6,11 +6,13 @@
 """
 import argparse
 import contextlib
+import json
 import logging
 import os
 import sys
 import tempfile
 import time
+from typing import Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -19,12 +21,16 @@ from apache_beam.runners.runner import PipelineState
 
 from pipeline import progress
 from pipeline.graph import Specscan
-from pipeline.options import REQUIRED_OPTIONS, SpecscanOptions, job_config, quiet_workers
+from pipeline.options import RUN_STORE_DIR, REQUIRED_OPTIONS, SpecscanOptions, job_config, quiet_workers
 from pipeline.summary import SUMMARY_FILE, summarize, write_summary
-from transforms import checkpoint
 from transforms.choose import CHOOSER_PATH
 from transforms.read import check_header, parse_csv_text, read_csv_file, read_header
 from transforms.sinks import CONFIDENCE_FILE, FAILURES_DIR, PREDICTIONS_FILE, RECORDS_DIR
+from transforms.store import Store, newest_entry_time, version_parts, write_whole
+
+# Written when a run starts and removed when it ends: when the run that --resume goes on from started.
+RUN_STARTED_FILE = 'run-started.json'
+CLOCK_SLACK_SECONDS = 60.0  # workers' clocks may lag the launcher's a little
 
 
 class UsageError(Exception):
@@ -76,17 +82,36 @@ def clear_folders(output: str, folders) -> None:
             FileSystems.delete([m.path for m in matches])
 
 
+def remove_run_store(output: str) -> None:
+    """Remove the run's own store under --output (not a --store: that one is kept across runs)."""
+    folder = FileSystems.join(output, RUN_STORE_DIR)
+    if FileSystems.exists(folder):
+        FileSystems.delete([folder + '/' if '://' in folder else folder])
+
+
 def clear_earlier_outputs(output: str, resume: bool) -> None:
     """Remove what an earlier run left under `output` before this one writes there: its shards
     would mix with this run's, and its predictions.csv, confidence.csv and summary.json would pass for this
-    run's while it works or if it fails. A resumed run keeps its checkpoint."""
-    clear_folders(output, (RECORDS_DIR, FAILURES_DIR) if resume else
-                  (RECORDS_DIR, FAILURES_DIR, checkpoint.CHECKPOINT_DIR))
-    names = (PREDICTIONS_FILE, CONFIDENCE_FILE, SUMMARY_FILE)
+    run's while it works or if it fails. A resumed run keeps the store of the run it goes on from."""
+    clear_folders(output, (RECORDS_DIR, FAILURES_DIR))
+    names = (PREDICTIONS_FILE, CONFIDENCE_FILE, SUMMARY_FILE) + (() if resume else (RUN_STARTED_FILE,))
     earlier = [path for path in (FileSystems.join(output, name) for name in names)
                if FileSystems.exists(path)]
     if earlier:
         FileSystems.delete(earlier)
+    if not resume:
+        remove_run_store(output)
+
+
+def start_run(output: str, resume: bool) -> Optional[float]:
+    """Note when this run started, or keep the note of the run it resumes; -> since when the links
+    the store says were fetched are trusted without asking their servers (None: not resuming)."""
+    path = FileSystems.join(output, RUN_STARTED_FILE)
+    if resume and FileSystems.exists(path):
+        with FileSystems.open(path) as handle:
+            return json.loads(handle.read())['started'] - CLOCK_SLACK_SECONDS
+    write_whole(path, json.dumps({'started': time.time()}))
+    return None
 
 
 def run(argv=None, test_pipeline=None) -> dict:
@@ -97,16 +122,16 @@ def run(argv=None, test_pipeline=None) -> dict:
     options = pipeline_options.view_as(SpecscanOptions)
     quiet_workers(pipeline_options)
     check_arguments(options)
-    checkpoint_dir = FileSystems.join(options.output, checkpoint.CHECKPOINT_DIR)
-    saved = checkpoint.scan(checkpoint_dir) if options.resume else None
     clear_earlier_outputs(options.output, options.resume)
+    config = job_config(options, trust_links_since=start_run(options.output, options.resume))
+    Store(config.store).write_version_file(version_parts(config.ocr, config.preprocess, config.embed))
     started = time.time()
     pipeline = test_pipeline or beam.Pipeline(options=pipeline_options)
     runner = pipeline_options.view_as(StandardOptions).runner
     watched = test_pipeline is None and runner in (None, 'DirectRunner', 'direct') and not options.quiet
     with tempfile.TemporaryDirectory(prefix='specscan-progress-') as progress_folder:
-        pipeline | 'Specscan' >> Specscan(job_config(options), saved, progress_folder if watched else None)
-        with watch_progress(options, progress_folder, saved, enabled=watched):
+        pipeline | 'Specscan' >> Specscan(config, progress_folder if watched else None)
+        with watch_progress(options, progress_folder, enabled=watched):
             result = pipeline.run()
             state = result.wait_until_finish()
     # A Flex Template launcher only writes the job graph (template_location; no job yet), and other
@@ -117,22 +142,34 @@ def run(argv=None, test_pipeline=None) -> dict:
         return {'state': str(state), 'text': f'specscan: job submitted ({state}); when it is done, '
                                              f'python -m pipeline.summary --output {options.output}'}
     finished = time.time()
-    last_image = checkpoint.last_saved(checkpoint_dir)
-    clear_folders(options.output, (checkpoint.CHECKPOINT_DIR,))  # the outputs now hold it all
-    summary = summarize(options.output, wall_seconds=finished - started,
-                        images_resumed=len(saved.done) if saved else 0,
+    # the newest entry of the run's own store is about when the last image was read (a --store is
+    # too large to list for it)
+    last_image = None if options.store else newest_entry_time(config.store.root)
+    if not options.store:
+        remove_run_store(options.output)  # the outputs now hold it all
+    FileSystems.delete([FileSystems.join(options.output, RUN_STARTED_FILE)])
+    summary = summarize(options.output, wall_seconds=finished - started, corrupt_entries=corrupt_entries(result),
                         seconds_after_last_image=finished - last_image if last_image else None, options=options)
     write_summary(options.output, summary)
     return summary
 
 
-def watch_progress(options: SpecscanOptions, folder: str, saved, enabled: bool):
+def corrupt_entries(result) -> Optional[int]:
+    """Store entries the run found corrupt and ignored, from the runner's counters (None where it keeps none)."""
+    try:
+        from apache_beam.metrics.metric import MetricsFilter
+        counters = result.metrics().query(MetricsFilter().with_name('corrupt_entries_ignored'))['counters']
+    except Exception:
+        return None
+    return sum(counter.committed or 0 for counter in counters)
+
+
+def watch_progress(options: SpecscanOptions, folder: str, enabled: bool):
     """A progress watcher for a local run (a do-nothing context otherwise)."""
     if not enabled:
         return contextlib.nullcontext()
     rows = list(parse_csv_text(read_csv_file(options.input)))
-    return progress.ProgressWatcher(folder, progress.rows_per_link(rows), len(rows),
-                                    already_done=saved.done if saved else (), log_every=options.progress_every)
+    return progress.ProgressWatcher(folder, progress.rows_per_link(rows), len(rows), log_every=options.progress_every)
 
 
 def print_help() -> None:

@@ -19,7 +19,7 @@ IMAGE_SECONDS = ('fetch_seconds', 'decode_seconds', 'inference_seconds', 'ocr_se
 ROW_SECONDS = ('choose_seconds',)  # once per row
 # what `python -m pipeline.report --run OUT` needs of the run besides its outputs
 RUN_OPTIONS = ('input', 'images_dir', 'annotate_dir', 'ocr_max_side')
-_COLUMNS = (('image_link', 'prediction', 'chosen', 'image_source', 'failure_stage', 'failure_reason')
+_COLUMNS = (('image_link', 'prediction', 'chosen', 'image_source', 'from_store', 'failure_stage', 'failure_reason')
             + IMAGE_SECONDS + ROW_SECONDS)
 
 
@@ -36,10 +36,11 @@ def read_records(output: str, columns=_COLUMNS) -> pa.Table:
     return pa.concat_tables(tables) if tables else pa.table({c: [] for c in columns})
 
 
-def summarize(output: str, wall_seconds: float, images_resumed: int = 0,
+def summarize(output: str, wall_seconds: float, corrupt_entries: Optional[int] = None,
               seconds_after_last_image: Optional[float] = None, options=None) -> dict:
-    """`seconds_after_last_image`: the join, choose and write at the end of a batch run (the
-    rows wait for every image at the join), from the newest checkpoint file to the end.
+    """`corrupt_entries`: result-store entries the run ignored (from the runner's counters).
+    `seconds_after_last_image`: the join, choose and write at the end of a batch run (the
+    rows wait for every image at the join), from the newest store entry to the end.
     `options`: the run's SpecscanOptions, whose RUN_OPTIONS are kept so that the report finds the
     run's input and images from summary.json alone."""
     rows = read_records(output).to_pylist()
@@ -59,7 +60,12 @@ def summarize(output: str, wall_seconds: float, images_resumed: int = 0,
         'failures_by_kind': dict(Counter(failure_kind(r['failure_stage'], r['failure_reason'])
                                          for r in rows if r['failure_stage']).most_common()),
         'images': len(images),
-        'images_resumed': images_resumed,
+        # the result store (--store, --resume): images whose reading was taken from it, images
+        # decoded and read by this run, and rows chosen again on a stored reading
+        'images_reused': sum(1 for r in images.values() if r['from_store']),
+        'images_read': sum(1 for r in images.values() if not r['from_store'] and not r['failure_stage']),
+        'rows_rechosen': sum(1 for r in rows if r['from_store']),
+        'store_entries_corrupt': corrupt_entries,
         'images_by_source': dict(sorted(sources.items())),
         'stage_seconds': seconds,
         'wall_seconds': round(wall_seconds, 2),
@@ -92,7 +98,10 @@ def format_summary(summary: dict) -> str:
            if summary.get('predictions_held_back') else '')
         + f", {summary['images']} images ({sources})"
         + (f" in {summary['wall_seconds']:.1f} s" if summary['wall_seconds'] else '')
-        + (f", {summary['images_resumed']} images taken from the checkpoint" if summary['images_resumed'] else ''),
+        + (f"; {summary['images_reused']} images reused from the store ({summary['rows_rechosen']} rows chosen "
+           f"again), {summary['images_read']} read anew" if summary.get('images_reused') else '')
+        + (f"; {summary['store_entries_corrupt']} corrupt store entries ignored"
+           if summary.get('store_entries_corrupt') else ''),
         f'  failures by stage: {failures}',
         *[f'    {count:6d}  {kind}' for kind, count in summary['failures_by_kind'].items()],
         f'  seconds per stage (summed over images): {stage}'

@@ -4,7 +4,9 @@ Used by the fetch and pipeline tests and by the benchmarks under bench/; `run_fe
 drives the pipeline's fetch step against it. The path says what
 to serve, so one server covers every case (NAME is any file name; images are drawn from it):
 
-  /img/NAME                 a JPEG with the product text "Net Wt <n> g" (n from NAME)
+  /img/NAME                 a JPEG with the product text "Net Wt <n> g" (n from NAME), with an ETag
+                            and a Last-Modified; If-None-Match / If-Modified-Since get a 304 while
+                            it is unchanged (`server.edits[NAME] = k` serves the k-th edit of it)
   /status/CODE/NAME         answers CODE, always
   /flaky/N/NAME             503 for the first N requests of this path, then the image
   /retry-after/S/NAME       429 with Retry-After: S the first time, then the image
@@ -23,10 +25,13 @@ to serve, so one server covers every case (NAME is any file name; images are dra
   /body/NAME                whatever bytes `server.bodies[NAME]` holds (for property tests)
 
 `server.latency` adds seconds to every answer (the fetch benchmark sets 0.05); `server.hits`
-lists every path requested, in order; `server.max_in_flight` is the most requests it was
+lists every path requested, in order; `server.conditional` the paths asked for with a validator
+and `server.not_modified` those answered 304; `server.max_in_flight` is the most requests it was
 answering at once.
 """
 import contextlib
+import email.utils
+import hashlib
 import http.server
 import io
 import socket
@@ -116,7 +121,7 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.counts[parsed.path] = count = self.server.counts.get(parsed.path, 0) + 1
         if kind == 'img':
-            self._send(200, product_jpeg(name))
+            self._send_validated(name)
         elif kind == 'status':
             self._send(int(parts[1]), b'error page', 'text/plain')
         elif kind == 'flaky':
@@ -170,6 +175,28 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _send_validated(self, name):
+        """The image with its ETag and Last-Modified, or 304 when the request's validator still holds."""
+        edit = self.server.edits.get(name, 0)
+        body = product_jpeg(f'{name}~{edit}' if edit else name)
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        modified = email.utils.formatdate(1_700_000_000 + 86400 * edit, usegmt=True)
+        asked_etag, asked_since = self.headers.get('If-None-Match'), self.headers.get('If-Modified-Since')
+        if asked_etag or asked_since:
+            with self.server.lock:
+                self.server.conditional.append(self.path)
+        unchanged = (asked_etag == etag) if asked_etag else (asked_since == modified if asked_since else False)
+        validators = {'ETag': etag, 'Last-Modified': modified}
+        if unchanged:
+            with self.server.lock:
+                self.server.not_modified.append(self.path)
+            self.send_response(304)
+            for key, value in validators.items():
+                self.send_header(key, value)
+            self.end_headers()
+            return
+        self._send(200, body, headers=validators)
+
     def _drip(self):
         self.send_response(200)
         self.send_header('Content-Type', 'image/jpeg')
@@ -222,6 +249,9 @@ class ImageServer(http.server.ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.in_flight = self.max_in_flight = 0
         self.bodies = {}
+        self.edits = {}
+        self.conditional = []
+        self.not_modified = []
 
     @property
     def base(self) -> str:
@@ -296,10 +326,11 @@ def write_bad_input_csv(server: ImageServer, path: str) -> dict:
     return expected
 
 
-def run_fetch_bundle(links, images_dir=None, **settings) -> list:
+def run_fetch_bundle(links, images_dir=None, store=None, **settings) -> list:
     """Every output of the pipeline's FetchImageFn for these links, as one real bundle (setup,
     process each, finish_bundle, teardown), unwrapped from its WindowedValues: FetchedImage, or
-    TaggedOutput(FAILED, (link, Failure)). Defaults suit this server: loopback allowed, no retries."""
+    TaggedOutput(FAILED, (link, Failure)). Defaults suit this server: loopback allowed, no retries.
+    `store`: a StoreConfig to look images up in (transforms/store.py)."""
     from apache_beam.pvalue import TaggedOutput
     from apache_beam.transforms.window import GlobalWindow
     from apache_beam.utils.timestamp import MIN_TIMESTAMP
@@ -311,7 +342,7 @@ def run_fetch_bundle(links, images_dir=None, **settings) -> list:
     settings = {'timeout': 5.0, 'retries': 0, 'max_bytes': 1_000_000, 'allow_private_networks': True, **settings}
     backoff, max_retry_after = settings.pop('backoff', 0.01), settings.pop('max_retry_after', 30.0)
     config = dataclasses.replace(job_config(default_options()).fetch, images_dir=images_dir, **settings)
-    fn = FetchImageFn(config, backoff=backoff, max_retry_after=max_retry_after)
+    fn = FetchImageFn(config, store, backoff=backoff, max_retry_after=max_retry_after)
     fn.setup()
     try:
         fn.start_bundle()

@@ -35,8 +35,7 @@ FLOAT_REGEX = '^[0-9]+([.][0-9]+)?$'
 
 # The console's sections; an option not named here goes under OTHER.
 GROUPS = {
-    'Input and output': ('input', 'output', 'images_dir', 'num_shards', 'annotate_dir', 'resume',
-                         'checkpoint_every'),
+    'Input and output': ('input', 'output', 'images_dir', 'num_shards', 'annotate_dir', 'store', 'resume'),
     'Model and batching': ('model_path', 'inference_min_batch_size', 'inference_max_batch_size',
                            'preprocess_batch_size'),
     'Reading the text': ('ocr_engine', 'rapidocr_detection_side', 'rapidocr_min_side', 'rapidocr_retry_side',
@@ -46,7 +45,7 @@ GROUPS = {
     'Progress': ('quiet', 'progress_every'),
 }
 OTHER = 'Other'
-PATH_OPTIONS = ('input', 'output', 'images_dir', 'model_path', 'annotate_dir')
+PATH_OPTIONS = ('input', 'output', 'images_dir', 'model_path', 'annotate_dir', 'store')
 
 
 def option_actions():

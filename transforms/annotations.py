@@ -2,8 +2,8 @@
 
 The drawing is transforms/annotate.py (pure Pillow, shared with the HTML report); this stage
 joins each row's result to its image's bytes by link and writes the picture. The bytes join
-only when someone asked for pictures; an image taken from a --resume checkpoint has none and is
-drawn on a blank canvas.
+only when someone asked for pictures; an image whose bytes the run did not fetch (a 304 answer,
+or --resume) has none and is drawn on a blank canvas.
 """
 import logging
 from dataclasses import dataclass

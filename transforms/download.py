@@ -17,12 +17,16 @@ server on loopback. What it guards against, and why:
   4xx answers are final at once.
 - Bodies that are not images: the first bytes must be an image's magic number, whatever
   Content-Type says, so an HTML error page is refused after its first chunk.
+`fetch` also sends the validators of an earlier download (If-None-Match with its ETag,
+If-Modified-Since with its Last-Modified) when it is given them: a 304 answer says the image
+did not change, and the result store (transforms/store.py) already holds what it says.
 """
 import email.utils
 import ipaddress
 import random
 import socket
 import time
+from dataclasses import dataclass
 from typing import Callable, Optional
 from urllib.parse import urlparse
 
@@ -37,6 +41,16 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_REDIRECTS = 5
 CHUNK_BYTES = 64 * 1024
 LIFT = '--allow_private_networks lifts this'
+
+
+@dataclass(frozen=True)
+class Download:
+    """A download's body and the validators the server gave for it; `not_modified` (a 304 to a
+    conditional request) comes with no body."""
+    data: bytes
+    etag: str = ''
+    last_modified: str = ''
+    not_modified: bool = False
 
 
 class DownloadError(Exception):
@@ -168,12 +182,19 @@ class Downloader:
         self.session.close()
 
     def get(self, link: str) -> bytes:
+        return self.fetch(link).data
+
+    def fetch(self, link: str, etag: str = '', last_modified: str = '') -> Download:
+        """The body and its validators; with `etag` or `last_modified` (from an earlier Download of
+        the link) the request is conditional and may come back `not_modified`."""
         ends = time.monotonic() + self.deadline
         check_link(link, self.allow_private_networks)
+        headers = {name: value for name, value in (('If-None-Match', etag), ('If-Modified-Since', last_modified))
+                   if value}
         attempt = 0
         while True:
             try:
-                return self._get_once(link, ends)
+                return self._get_once(link, ends, headers)
             except _Retryable as error:
                 if attempt >= self.retries:
                     tries = f'{attempt + 1} tries' if attempt else '1 try'
@@ -188,15 +209,19 @@ class Downloader:
                 time.sleep(wait)
                 attempt += 1
 
-    def _get_once(self, link: str, ends: float) -> bytes:
+    def _get_once(self, link: str, ends: float, headers: dict) -> Download:
         remaining = ends - time.monotonic()
         if remaining <= 0:
             raise DownloadError(f'deadline: not finished within {self.deadline:g} s')
         read_timeout = min(self.timeout, remaining)
         try:
-            with self.session.get(link, stream=True, timeout=(min(read_timeout, 10.0), read_timeout)) as response:
+            with self.session.get(link, stream=True, headers=headers,
+                                  timeout=(min(read_timeout, 10.0), read_timeout)) as response:
+                if response.status_code == 304 and headers:
+                    return Download(b'', not_modified=True)
                 self._check_status(response)
-                return self._read_body(response, ends)
+                return Download(self._read_body(response, ends), response.headers.get('ETag', ''),
+                                response.headers.get('Last-Modified', ''))
         except RefusedLink:
             raise
         except requests.exceptions.TooManyRedirects as error:

@@ -2,10 +2,11 @@
 
 The model loads only through a ModelHandler inside RunInference (Beam's TFModelHandlerNumpy
 reading the `.keras` file that `make model` writes), wrapped in a KeyedModelHandler so the
-image link stays attached to its result. TensorFlow places the model on a GPU when the worker
+image's link and sha256 stay attached to its result. TensorFlow places the model on a GPU when the worker
 has one and on the CPU otherwise; the batch sizes are options so each can be sized. With
 --skip_cnn no model is loaded and every image gets an empty embedding.
 """
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ def embed_batch(model, batch: Sequence[np.ndarray], inference_args: Optional[dic
 
 
 def lite0_model_handler(model_path: str, min_batch_size: int, max_batch_size: int) -> KeyedModelHandler:
-    """(link, image) -> (link, PredictionResult) with an Embedding as the inference."""
+    """(key, image) -> (key, PredictionResult) with an Embedding as the inference."""
     from apache_beam.ml.inference.tensorflow_inference import ModelType, TFModelHandlerNumpy  # imports TensorFlow
     return KeyedModelHandler(TFModelHandlerNumpy(
         model_uri=model_path, model_type=ModelType.SAVED_MODEL, inference_fn=embed_batch,
@@ -59,9 +60,15 @@ def lite0_model_handler(model_path: str, min_batch_size: int, max_batch_size: in
 
 
 def batch_failures(failed):
-    """RunInference's dead letter (batch of (link, image), exception) -> (link, Failure) each."""
+    """RunInference's dead letter (batch of ((link, sha256), image), exception) -> (link, Failure) each."""
     batch, error = failed
-    return [(link, Failure.from_error('inference', error)) for link, _ in batch]
+    return [(link, Failure.from_error('inference', error)) for (link, _), _ in batch]
+
+
+def embedding_of(key, result: PredictionResult):
+    """((link, sha256), PredictionResult) -> (link, Embedding) that names the bytes it was computed from."""
+    link, sha256 = key
+    return link, dataclasses.replace(result.inference, image_sha256=sha256)
 
 
 class Embed(beam.PTransform):
@@ -75,12 +82,14 @@ class Embed(beam.PTransform):
 
     def expand(self, decoded):
         if self.config.skip:
-            empty = decoded | 'NoEmbedding' >> beam.Map(lambda image: (image.facts.link, Embedding((), 0.0)))
+            empty = decoded | 'NoEmbedding' >> beam.Map(
+                lambda image: (image.facts.link, Embedding((), 0.0, image.facts.sha256)))
             return {EMBEDDING: empty,
                     FAILED: decoded.pipeline | 'NoFailures' >> beam.Create([])}
         handler = lite0_model_handler(self.config.model_path, self.config.min_batch_size, self.config.max_batch_size)
-        keyed = decoded | 'KeyByLink' >> beam.Map(lambda image: (image.facts.link, image.cnn_input))
+        keyed = decoded | 'KeyByImage' >> beam.Map(
+            lambda image: ((image.facts.link, image.facts.sha256), image.cnn_input))
         results, dead_letters = keyed | 'RunInference' >> RunInference(handler).with_exception_handling()
-        embeddings = results | 'TakeEmbedding' >> beam.MapTuple(lambda link, result: (link, result.inference))
+        embeddings = results | 'TakeEmbedding' >> beam.MapTuple(embedding_of)
         failed = dead_letters.failed_inferences | 'InferenceFailures' >> beam.FlatMap(batch_failures)
         return {EMBEDDING: embeddings, FAILED: failed}

@@ -9,22 +9,30 @@ Fetching waits on the network, not the CPU, so each DoFn instance keeps up to `c
 downloads in flight on a thread pool (opened in setup(), like the HTTP session) and hands on
 each image as soon as it arrives; the last ones are drained in finish_bundle(). How a single
 download is guarded, capped and retried is `transforms.download`.
+
+With a result store (transforms/store.py), each image's bytes are hashed and its reading looked
+up there on the same threads (a store on gs:// answers slowly, so the lookups run in parallel
+like the downloads). A link fetched before from the network is asked for with its validators,
+and a 304 answer reuses the stored reading without the bytes; a link in the cache folder is
+read and hashed as it is. A link the run being resumed fetched is not fetched again.
 """
+import logging
 import posixpath
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
-from typing import AbstractSet, Optional
+from dataclasses import dataclass, field
+from typing import Optional
 from urllib.parse import urlparse
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.download import LIFT, Downloader, DownloadError, RefusedLink
+from transforms.download import LIFT, Download, Downloader, DownloadError, RefusedLink
 from transforms.records import FAILED, IMAGES, Failure, FetchedImage
 from transforms.preprocess import sniff_image_format
+from transforms.store import LinkRecord, Store, StoreConfig, sha256_of
 
 
 @dataclass(frozen=True)
@@ -45,17 +53,29 @@ def cache_name(link: str) -> str:
     return '' if name in ('.', '..') else name
 
 
+@dataclass
+class FetchNotes:
+    """What one fetch met in the store: corrupt files, a 304 answer, the readings it looked up."""
+    corrupt: int = 0
+    not_modified: int = 0
+    readings: dict = field(default_factory=dict)
+
+
 class FetchImageFn(beam.DoFn):
     """link -> FetchedImage, or (link, Failure) on the FAILED output, many links in flight at once."""
 
-    def __init__(self, config: FetchConfig, backoff: float = 0.5, max_retry_after: float = 30.0):
+    def __init__(self, config: FetchConfig, store: Optional[StoreConfig] = None, backoff: float = 0.5,
+                 max_retry_after: float = 30.0):
         self.config = config
+        self.store_config = store
         self.concurrency = max(1, config.concurrency)
         self.backoff = backoff
         self.max_retry_after = max_retry_after
         self.from_cache = beam.metrics.Metrics.counter('FetchImages', 'images_from_cache')
         self.from_network = beam.metrics.Metrics.counter('FetchImages', 'images_from_network')
         self.failures = beam.metrics.Metrics.counter('FetchImages', 'fetch_failures')
+        self.not_modified = beam.metrics.Metrics.counter('FetchImages', 'images_not_modified')
+        self.corrupt = beam.metrics.Metrics.counter('Store', 'corrupt_entries_ignored')
 
     def setup(self):
         config = self.config
@@ -65,6 +85,7 @@ class FetchImageFn(beam.DoFn):
             is_image=lambda head: sniff_image_format(head) is not None)
         self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix='fetch')
         self.in_flight = {}
+        self.store = Store(self.store_config) if self.store_config else None
 
     def teardown(self):
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -87,29 +108,73 @@ class FetchImageFn(beam.DoFn):
         return [(future.result(), *self.in_flight.pop(future)) for future in done]
 
     def _outputs(self, done):
-        for output, timestamp, window in done:
+        for (output, notes), timestamp, window in done:
+            self.corrupt.inc(notes.corrupt)  # counted here: Beam's counters only count on the bundle's thread
+            self.not_modified.inc(notes.not_modified)
             if isinstance(output, FetchedImage):
-                (self.from_cache if output.source == 'cache' else self.from_network).inc()
+                if output.source != 'store':
+                    (self.from_cache if output.source == 'cache' else self.from_network).inc()
                 yield WindowedValue(output, timestamp, [window])
             else:
                 self.failures.inc()
                 yield beam.pvalue.TaggedOutput(FAILED, WindowedValue(output, timestamp, [window]))
 
     def fetch(self, link: str):
-        """FetchedImage, or (link, Failure): runs on the pool's threads and never raises."""
+        """(FetchedImage or (link, Failure), its FetchNotes): runs on the pool's threads and never raises."""
+        notes = FetchNotes()
+        return self._fetch(link, notes), notes
+
+    def _fetch(self, link: str, notes: 'FetchNotes'):
         started = time.perf_counter()
         try:
+            last = self._last_fetch(link, notes)
+            if self.store and self.store.trusted(last):  # --resume: the stopped run fetched it
+                reading = self._recall(last.sha256, notes)
+                if reading is not None:
+                    return FetchedImage(link, b'', 'store', time.perf_counter() - started, last.sha256, reading)
             data, source = self._read_cached(link), 'cache'
+            download = Download(data)
             if data is None:
-                data, source = self._download(link), 'network'
-            _check_body(data, self.config.max_bytes)
+                known = self._recall(last.sha256, notes) if last and (last.etag or last.last_modified) else None
+                download, source = self._download(link, last if known else None), 'network'
+                if download.not_modified:
+                    notes.not_modified += 1
+                    self._remember_fetch(link, last.sha256, last.etag, last.last_modified)
+                    return FetchedImage(link, b'', source, time.perf_counter() - started, last.sha256, known)
+            data = _check_body(download.data, self.config.max_bytes)
             if source == 'network':  # only a checked image is cached
                 self._write_cache(link, data)
+            sha256 = sha256_of(data)
+            reading = None
+            if self.store:
+                self._remember_fetch(link, sha256, download.etag, download.last_modified)
+                reading = self._recall(sha256, notes)
         except DownloadError as error:
             return link, Failure('fetch', str(error)[:500])
         except Exception as error:  # one bad link never fails the job
             return link, Failure.from_error('fetch', error)
-        return FetchedImage(link, data, source, time.perf_counter() - started)
+        return FetchedImage(link, data, source, time.perf_counter() - started, sha256, reading)
+
+    def _last_fetch(self, link: str, notes: 'FetchNotes') -> Optional[LinkRecord]:
+        if not self.store:
+            return None
+        last, corrupt = self.store.last_fetch(link)
+        notes.corrupt += corrupt
+        return last
+
+    def _recall(self, sha256: str, notes: 'FetchNotes'):
+        """The image's stored reading, looked up once per fetch (a corrupt entry is counted once)."""
+        if sha256 not in notes.readings:
+            notes.readings[sha256], corrupt = self.store.recall(sha256)
+            notes.corrupt += corrupt
+        return notes.readings[sha256]
+
+    def _remember_fetch(self, link: str, sha256: str, etag: str, last_modified: str) -> None:
+        """Best effort, like the cache: a link record that cannot be written costs a full fetch next time."""
+        try:
+            self.store.save_fetch(LinkRecord(link, sha256, etag, last_modified, time.time()))
+        except Exception as error:
+            logging.warning('specscan: could not save the fetch of %s to the store: %s', link, str(error)[:300])
 
     def _cache_path(self, link: str) -> Optional[str]:
         name = cache_name(link)
@@ -124,13 +189,16 @@ class FetchImageFn(beam.DoFn):
         with FileSystems.open(path) as handle:
             return handle.read(self.config.max_bytes + 1)
 
-    def _download(self, link: str) -> bytes:
+    def _download(self, link: str, last: Optional[LinkRecord]) -> Download:
+        """The link's bytes; with `last` (whose reading the store holds) a conditional request."""
         if urlparse(link).scheme.lower() == 'gs':
             if not self.config.allow_private_networks:
                 raise RefusedLink(f'refused: gs:// links read the job\'s own buckets ({LIFT})')
             with FileSystems.open(link) as handle:
-                return handle.read(self.config.max_bytes + 1)
-        return self.downloader.get(link)
+                return Download(handle.read(self.config.max_bytes + 1))
+        if last is None:
+            return self.downloader.fetch(link)
+        return self.downloader.fetch(link, last.etag, last.last_modified)
 
     def _write_cache(self, link: str, data: bytes) -> None:
         """Best effort: a read-only cache only means the next run fetches again."""
@@ -161,21 +229,15 @@ def _check_body(data: bytes, max_bytes: int) -> bytes:
 
 
 class FetchImages(beam.PTransform):
-    """PCollection[Row] -> FetchedImage (main) and (link, Failure) (tag FAILED), once per distinct link.
+    """PCollection[Row] -> FetchedImage (main) and (link, Failure) (tag FAILED), once per distinct link;
+    with a `store`, each FetchedImage carries its stored reading when the store holds it."""
 
-    Links in `skip` (done by an earlier, interrupted run: transforms/checkpoint.py) are not fetched.
-    """
-
-    def __init__(self, config: FetchConfig, skip: AbstractSet[str] = frozenset()):
+    def __init__(self, config: FetchConfig, store: Optional[StoreConfig] = None):
         super().__init__()
-        self.fn = FetchImageFn(config)
-        self.skip = frozenset(skip)
+        self.fn = FetchImageFn(config, store)
 
     def expand(self, rows):
         links = (rows
                  | 'Links' >> beam.Map(lambda row: row.image_link)
                  | 'DistinctLinks' >> beam.Distinct())
-        if self.skip:
-            skip = self.skip
-            links = links | 'SkipSavedImages' >> beam.Filter(lambda link: link not in skip)
         return links | 'Fetch' >> beam.ParDo(self.fn).with_outputs(FAILED, main=IMAGES)

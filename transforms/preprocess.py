@@ -191,7 +191,7 @@ class PreprocessBatchFn(beam.DoFn):
                 self.failures.inc()
                 yield beam.pvalue.TaggedOutput(FAILED, (fetched.link, decode_failure(error)))
                 facts = ImageFacts(fetched.link, fetched.source, 0, 0, fetched.seconds,
-                                   time.perf_counter() - started)
+                                   time.perf_counter() - started, fetched.sha256)
                 yield beam.pvalue.TaggedOutput(FACTS, (fetched.link, facts))
                 continue
             self.decoded.inc()
@@ -204,7 +204,7 @@ class PreprocessBatchFn(beam.DoFn):
             raise TooManyPixels(f'{width}x{height} image exceeds the limit of {self.max_pixels} pixels')
         cnn_input, ocr_image = decode_and_prepare(fetched.data, width, height, self.cnn_size, self.ocr_max_side)
         facts = ImageFacts(fetched.link, fetched.source, width, height, fetched.seconds,
-                           time.perf_counter() - started)
+                           time.perf_counter() - started, fetched.sha256)
         return DecodedImage(facts, cnn_input, ocr_image)
 
 

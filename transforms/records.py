@@ -16,10 +16,12 @@ STAGES = ('read', 'fetch', 'decode', 'inference', 'ocr', 'choose')
 
 # What is learned about each image travels as (link, record) on one of these streams, named
 # once: every stage puts its failures on FAILED as (link, Failure), Preprocess its ImageFacts on
-# FACTS, ReadText its OcrResult on OCR, Embed its Embedding on EMBEDDING. The checkpoint saves
-# them by these names and Candidates joins them to their rows by them.
+# FACTS, ReadText its OcrResult on OCR, Embed its Embedding on EMBEDDING. The result store
+# (transforms/store.py) keeps the first three as READING and hands them back by the same
+# names; Candidates joins them to their rows by them.
 FACTS, OCR, EMBEDDING, FAILED = 'facts', 'ocr', 'embedding', 'failed'
-IMAGE_STREAMS = (FACTS, OCR, EMBEDDING, FAILED)
+READING = (FACTS, OCR, EMBEDDING)
+IMAGE_STREAMS = READING + (FAILED,)
 # The main outputs: ReadRows' Rows, FetchImages' FetchedImages, Preprocess' DecodedImages.
 ROWS, IMAGES, DECODED = 'rows', 'images', 'decoded'
 
@@ -60,9 +62,11 @@ class RejectedRow:
 @dataclass(frozen=True)
 class FetchedImage:
     link: str
-    data: bytes
-    source: str          # 'cache' or 'network'
+    data: bytes          # empty when the bytes were not needed: a 304, or a link --resume trusts
+    source: str          # 'cache', 'network', or 'store' (--resume: not fetched again)
     seconds: float
+    sha256: str = ''     # of the bytes: the image's key in the result store
+    stored: typing.Any = None  # its reading from the store (transforms/store.py Reading), if there
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,8 @@ class ImageFacts:
     height: int
     fetch_seconds: float
     decode_seconds: float
+    sha256: str = ''
+    reused: bool = False     # its reading came from the result store, not from decoding it now
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,7 @@ class DecodedImage:
 class Embedding:
     vector: Tuple[float, ...]
     seconds: float           # the image's share of its inference batch
+    image_sha256: str = ''   # of the bytes it was computed from: its key in the result store
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,7 @@ class OcrWord:
 class OcrResult:
     words: Tuple[OcrWord, ...]
     seconds: float
+    image_sha256: str = ''   # of the bytes it was read from: its key in the result store
 
     @property
     def text(self) -> str:
@@ -159,6 +167,8 @@ class RowResult:
     confidence: float = 0.0  # calibrated probability that `chosen` is right (transforms/confidence.py)
     chosen: str = ''         # the chooser's value, before --min_confidence (as in confidence.csv)
     image_source: str = ''
+    image_sha256: str = ''
+    from_store: bool = False  # the image's reading was taken from the result store (--store, --resume)
     image_width: int = 0
     image_height: int = 0
     ocr_text: str = ''

@@ -39,7 +39,8 @@ def image_fields(joined: dict) -> dict:
     failures = list(joined[FAILED])
     fields = {}
     if facts:
-        fields.update(image_source=facts.source, image_width=facts.width, image_height=facts.height,
+        fields.update(image_source=facts.source, image_sha256=facts.sha256, from_store=facts.reused,
+                      image_width=facts.width, image_height=facts.height,
                       fetch_seconds=facts.fetch_seconds, decode_seconds=facts.decode_seconds)
     if ocr:
         fields.update(ocr_text=ocr.text, ocr_words=ocr.words, ocr_seconds=ocr.seconds)
