@@ -18,15 +18,21 @@ class Terminal(io.StringIO):
 
 def test_rows_follow_the_images_marked_done(tmp_path):
     rows_per_link = {'a': 2, 'b': 1, 'c': 1}
-    watcher = ProgressWatcher(str(tmp_path), rows_per_link, rows_total=5, already_done=['c'], stream=io.StringIO())
-    assert watcher.rows_done == 2  # one rejected row and the resumed image's row
-    (tmp_path / '1.links').write_text('a\nb')  # 'b' is still being written: not counted yet
+    watcher = ProgressWatcher(str(tmp_path), rows_per_link, rows_total=5, stream=io.StringIO())
+    assert watcher.rows_done == 1  # the rejected row
+    (tmp_path / '2.Reused.links').write_text('c\n')  # its reading came from the result store
+    (tmp_path / '1.Read.links').write_text('a\nb')  # 'b' is still being written: not counted yet
     watcher.poll()
     assert watcher.rows_done == 4
-    with open(tmp_path / '1.links', 'a') as handle:
+    assert watcher.line().endswith('1 images reused from the store, 1 read anew')
+    with open(tmp_path / '1.Read.links', 'a') as handle:
         handle.write('\n')
     watcher.poll()
     assert watcher.rows_done == 5 and 'rows 5/5 (100%)' in watcher.line()
+    assert watcher.line().endswith('1 images reused from the store, 2 read anew')
+    (tmp_path / '3.FetchFailed.links').write_text('d\n')  # not a row of this input: ignored
+    watcher.poll()
+    assert watcher.rows_done == 5
 
 
 def test_log_mode_prints_a_line_every_n_rows(tmp_path):
