@@ -2,7 +2,7 @@
 
     specscan run --input rows.csv --output OUT [options]
     specscan report --run OUT
-    specscan evaluate | errors | train ...
+    specscan evaluate | errors | train | store ...
 
 Each subcommand hands the rest of its arguments to its module's main(argv): `specscan run
 --help` is `python -m pipeline.run --help`, and every `python -m pipeline.X` keeps working.
@@ -19,6 +19,7 @@ COMMANDS = {
                                   'wrong rows with their images'),
     'errors': ('pipeline.errors', 'sort every wrong row of a run by where the truth was lost'),
     'train': ('pipeline.train_chooser', 'fit the learned chooser on labelled runs (transforms/data/chooser.json)'),
+    'store': ('pipeline.store_tool', 'what a result store (--store) holds, and pruning the versions no job reads'),
 }
 
 

@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_help_lists_each_subcommand_on_one_line(capsys):
     assert cli.main(['--help']) == 0
     lines = capsys.readouterr().out.splitlines()
-    for name in ('run', 'evaluate', 'report', 'errors', 'train'):
+    for name in ('run', 'evaluate', 'report', 'errors', 'train', 'store'):
         assert sum(line.split()[:1] == [name] for line in lines) == 1, name
 
 
@@ -25,7 +25,7 @@ def test_no_or_an_unknown_subcommand_exits_2(capsys, argv):
     assert cli.main(argv) == 2
     error = capsys.readouterr().err
     if argv:
-        assert error.count('\n') == 1 and "'frobnicate'" in error and 'run, evaluate, report, errors, train' in error
+        assert error.count('\n') == 1 and "'frobnicate'" in error and 'run, evaluate, report, errors, train, store' in error
 
 
 def test_each_subcommand_hands_the_rest_of_its_arguments_to_its_modules_main(monkeypatch):
@@ -34,7 +34,7 @@ def test_each_subcommand_hands_the_rest_of_its_arguments_to_its_modules_main(mon
         monkeypatch.setattr(importlib.import_module(module), 'main', lambda argv, name=name: seen.append((name, argv)) or 7)
     for name in cli.COMMANDS:
         assert cli.main([name, '--x', '1']) == 7
-    assert seen == [(name, ['--x', '1']) for name in ('run', 'evaluate', 'report', 'errors', 'train')]
+    assert seen == [(name, ['--x', '1']) for name in ('run', 'evaluate', 'report', 'errors', 'train', 'store')]
 
 
 def test_run_help_is_the_jobs_help(capsys, monkeypatch):

@@ -464,3 +464,28 @@ def test_an_earlier_runs_outputs_are_removed_before_a_run_writes(tmp_path, resum
     clear_earlier_outputs(str(tmp_path), resume)
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob('*') if p.is_file())
     assert left == ['notes.txt'] + (['run-started.json', 'store/v1/ab/ab12.ocr.json'] if resume else [])
+
+
+def test_the_store_command_lists_versions_and_prunes_all_but_the_current_one(tmp_path, capsys):
+    from pipeline import store_tool
+    root = str(tmp_path / 'store')
+    current = job_config(default_options(['--output=o', '--ocr_engine=tesseract'])).store.version
+    save_reading(Store(StoreConfig(root, current)))
+    save_reading(Store(StoreConfig(root, 'v00000000000000aa')), 'cd' + '1' * 62)
+    save_reading(Store(StoreConfig(root, 'v00000000000000aa')))
+    Store(StoreConfig(root, current)).save_fetch(LinkRecord('https://x/a.jpg', SHA))
+    leftover = Store(StoreConfig(root, current)).entry_path(SHA, OCR) + '.tmp-dead'
+    open(leftover, 'w').write('{"half')
+
+    assert store_tool.main(['--store', root, '--ocr_engine=tesseract']) == 0
+    out = capsys.readouterr().out
+    assert f'read version {current}' in out
+    assert f'| {current} | 1 | 4 |' in out and out.count('current |') == 1
+    assert '| v00000000000000aa | 2 | 6 |' in out
+    assert os.path.exists(os.path.join(root, 'v00000000000000aa'))  # listing deletes nothing
+
+    assert store_tool.main(['--store', root, '--ocr_engine=tesseract', '--prune']) == 0
+    assert 'pruned 1 old versions and 1 leftover temporary files' in capsys.readouterr().out
+    assert sorted(os.listdir(root)) == sorted([current, 'links'])
+    assert Store(StoreConfig(root, current)).recall(SHA)[0] is not None
+    assert store_tool.main(['--store', str(tmp_path / 'none')]) == 2
