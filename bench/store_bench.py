@@ -85,6 +85,7 @@ def main(argv=None) -> None:
     parser.add_argument('--work', default=None, help='folder for the runs (default: a new temporary one)')
     args = parser.parse_args(argv)
     work = args.work or tempfile.mkdtemp(prefix='specscan-store-bench-')
+    os.makedirs(work, exist_ok=True)
     yesterday, today, new_rows = write_catalogues(work, args.new_share)
     warm_store = os.path.join(work, 'store-yesterday')
     warm_seconds, _ = timed_run(yesterday, os.path.join(work, 'yesterday'), args.workers, [f'--store={warm_store}'])
