@@ -79,6 +79,8 @@ LAUNCH_BODY = {
             'input': f'gs://{BUCKET}/specscan/input/{{{{ ds }}}}.csv',
             'output': f'gs://{BUCKET}/specscan/output/{{{{ ds }}}}',
             'images_dir': f'gs://{BUCKET}/specscan/images',
+            # the result store, the same every night: images read before are not read again (docs/store.md)
+            'store': f'gs://{BUCKET}/specscan/store',
             'model_path': '/template/models/efficientnet_lite0.keras',
             'inference_max_batch_size': '64',
             'num_shards': '16',

@@ -314,6 +314,7 @@ def test_cloud_scheduler_job_launches_the_template_daily():
     launch = target['body']['launchParameter']
     assert launch['containerSpecGcsPath'] == 'gs://bkt-1/specscan/templates/specscan.json'
     assert launch['parameters']['input'] == 'gs://bkt-1/specscan/input/latest.csv'
+    assert launch['parameters']['store'] == 'gs://bkt-1/specscan/store'  # the same every night
     assert launch['parameters']['dataflow_service_options'] == GPU_OPTION
     assert launch['environment']['sdkContainerImage'] == PLACEHOLDERS['IMAGE']
     check_launch_body(target['body'])
@@ -504,6 +505,7 @@ def test_dag_builds_the_flex_template_operator():
     launch = task.body['launchParameter']
     assert launch['parameters']['input'].endswith('/specscan/input/{{ ds }}.csv')
     assert launch['parameters']['output'].endswith('/specscan/output/{{ ds }}')
+    assert launch['parameters']['store'].endswith('/specscan/store')  # not dated: every night reuses it
     assert launch['jobName'] == 'specscan-{{ ds_nodash }}'
     assert launch['parameters']['dataflow_service_options'] == GPU_OPTION
     assert '/specscan/templates/specscan.json' in launch['containerSpecGcsPath']
