@@ -218,7 +218,7 @@ def test_min_confidence_holds_back_a_prediction_but_keeps_it_with_its_confidence
 def test_the_summary_counts_predictions_held_back():
     from pipeline.summary import format_summary
     summary = {'output': 'out', 'rows_in': 10, 'predictions_made': 6, 'predictions_held_back': 3,
-               'failures_by_stage': {}, 'failures_by_kind': {}, 'images': 10, 'images_resumed': 0,
+               'failures_by_stage': {}, 'failures_by_kind': {}, 'images': 10, 'images_reused': 0,
                'images_by_source': {'cache': 10}, 'stage_seconds': {}, 'wall_seconds': 1.0,
                'seconds_after_last_image': None}
     text = format_summary(summary)

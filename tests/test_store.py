@@ -489,3 +489,14 @@ def test_the_store_command_lists_versions_and_prunes_all_but_the_current_one(tmp
     assert sorted(os.listdir(root)) == sorted([current, 'links'])
     assert Store(StoreConfig(root, current)).recall(SHA)[0] is not None
     assert store_tool.main(['--store', str(tmp_path / 'none')]) == 2
+
+
+def test_the_summary_says_what_the_store_gave():
+    from pipeline.summary import format_summary
+    summary = {'output': 'out', 'rows_in': 8, 'predictions_made': 6, 'failures_by_stage': {}, 'failures_by_kind': {},
+               'images': 7, 'images_by_source': {'cache': 7}, 'stage_seconds': {}, 'wall_seconds': 1.0,
+               'images_reused': 5, 'images_read': 2, 'rows_rechosen': 6, 'store_entries_corrupt': 1}
+    first_line = format_summary(summary).splitlines()[0]
+    assert first_line.endswith('; 5 images reused from the store (6 rows chosen again), 2 read anew; '
+                               '1 corrupt store entries ignored')
+    assert 'store' not in format_summary(dict(summary, images_reused=0, store_entries_corrupt=0)).splitlines()[0]
