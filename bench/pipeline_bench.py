@@ -8,8 +8,8 @@ its cache folder) with `--direct_running_mode multi_processing` and 1 or 2 worke
 each setting it prints the median rows per second (over the job's own wall time, workers'
 start included), the median seconds per image of each stage (from summary.json), the median
 seconds the join, choose and write take after the last image (from the newest entry of
-the run's own result store), the median peak memory of the whole process tree (launcher and workers, sampled from
-/proc every 0.2 s), and the ratio of the medians of rows per second against the first setting.
+the run's own result store), the median peak memory of the whole process tree (launcher and
+workers, sampled from /proc every 0.2 s), and the ratio of the medians of rows per second against the first setting.
 """
 import argparse
 import csv
