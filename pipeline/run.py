@@ -59,6 +59,9 @@ def check_arguments(options: SpecscanOptions) -> None:
                          'missing: run `make train`')
     if options.chooser == 'learned' and not CHOOSER_PATH.exists():
         raise UsageError(f'the learned chooser {CHOOSER_PATH} is missing: run `make train`, or use --chooser rules')
+    if options.store and options.store.rstrip('/') == FileSystems.join(options.output, RUN_STORE_DIR).rstrip('/'):
+        raise UsageError(f'--store {options.store} is the run\'s own store, which each run clears: keep a --store '
+                         'outside --output')
     if not options.skip_cnn and not FileSystems.exists(options.model_path):
         raise UsageError(f'--model_path {options.model_path} does not exist: run `make model`')
     for name in ('output', 'annotate_dir'):

@@ -125,6 +125,15 @@ def test_min_confidence_outside_0_to_1_stops_with_one_line(drawn_job, tmp_path, 
     assert '--min_confidence' in capsys.readouterr().err
 
 
+def test_a_store_inside_the_runs_own_store_folder_stops_with_one_line(drawn_job, tmp_path, model_path, capsys):
+    """--output/store/ is cleared by each run: a --store there would be lost every night."""
+    from pipeline.run import main
+    input_path, images_dir, _ = drawn_job
+    output = tmp_path / 'out'
+    assert main(argv(input_path, images_dir, str(output), model_path) + [f'--store={output}/store/']) == 2
+    assert 'keep a --store outside --output' in capsys.readouterr().err
+
+
 def test_wrong_header_stops_with_one_line(tmp_path, capsys):
     from pipeline.run import main
     (tmp_path / 'in.csv').write_text('id,url\n1,http://x/a.jpg\n')

@@ -393,6 +393,6 @@ class Remember(beam.PTransform):
 
 def newest_entry_time(root: str) -> Optional[float]:
     """When the newest entry under a (small, run-local) store was written, or None."""
-    matches = FileSystems.match([FileSystems.join(root, '*', '*', '*.json')])[0].metadata_list
+    matches = FileSystems.match([FileSystems.join(root, 'v*', '*', '*.json')])[0].metadata_list
     return max((m.last_updated_in_seconds for m in matches), default=None)
 
