@@ -3,7 +3,8 @@
     .venv/bin/python bench/memory_scale.py [--rows 10000 50000 0] [--workers 2] [--store]
 
 Rewrites ../shared/data/test.csv so that every image_link points at a loopback server
-(tests/image_server.py) that answers each name with the same small generated JPEG, then runs
+(tests/image_server.py) that answers each name with the same small generated JPEG (with the
+name in a comment segment, so that each image has its own bytes and its own store entry), then runs
 `pipeline.run` on the first N rows (0: all) with --ocr_engine none --skip_cnn (fetch, decode,
 join, choose, write; no OCR and no CNN, which would take hours on CPU) and samples the
 resident memory of the whole process tree every 0.2 s. Prints rows, distinct images, wall
@@ -47,7 +48,7 @@ def main(argv=None) -> None:
                 writer = csv.writer(handle, lineterminator='\n')
                 writer.writerow(header)
                 for index, link, group, entity in chosen:
-                    writer.writerow((index, server.url('/tiny/' + posixpath.basename(urlparse(link).path)), group, entity))
+                    writer.writerow((index, server.url('/tiny-unique/' + posixpath.basename(urlparse(link).path)), group, entity))
             images = len({row[1] for row in chosen})
             store = [f'--store={os.path.join(work, f"store-{len(chosen)}")}'] if args.store else []
             for run in (('cold', 'warm') if args.store else ('no store',)):

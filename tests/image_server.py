@@ -22,6 +22,7 @@ to serve, so one server covers every case (NAME is any file name; images are dra
   /cmyk/NAME, /gray16/NAME, /palette/NAME, /animated/NAME   valid images in unusual modes
   /redirect/NAME?to=URL     302 to URL
   /tiny/NAME                the same small JPEG (100x80) for every name
+  /tiny-unique/NAME         that JPEG with NAME in a comment segment: the same pixels, other bytes per name
   /body/NAME                whatever bytes `server.bodies[NAME]` holds (for property tests)
 
 `server.latency` adds seconds to every answer (the fetch benchmark sets 0.05); `server.hits`
@@ -63,6 +64,12 @@ def tiny_jpeg() -> bytes:
     image = Image.new('RGB', (100, 80), 'white')
     ImageDraw.Draw(image).text((8, 30), '500 g', fill='black')
     return encode(image, 'JPEG', quality=80)
+
+
+def with_comment(jpeg: bytes, text: str) -> bytes:
+    """A JPEG with a COM segment after its start marker: decodes to the same pixels, hashes differently."""
+    comment = text.encode('utf-8')[:60000]
+    return jpeg[:2] + b'\xff\xfe' + struct.pack('>H', len(comment) + 2) + comment + jpeg[2:]
 
 
 @lru_cache(maxsize=1)
@@ -158,6 +165,8 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
             self._send(200, unusual_image(kind))
         elif kind == 'tiny':
             self._send(200, tiny_jpeg())
+        elif kind == 'tiny-unique':
+            self._send(200, with_comment(tiny_jpeg(), name))
         elif kind == 'body':
             self._send(200, self.server.bodies.get(name, b''))
         elif kind == 'redirect':

@@ -500,3 +500,15 @@ def test_the_summary_says_what_the_store_gave():
     assert first_line.endswith('; 5 images reused from the store (6 rows chosen again), 2 read anew; '
                                '1 corrupt store entries ignored')
     assert 'store' not in format_summary(dict(summary, images_reused=0, store_entries_corrupt=0)).splitlines()[0]
+
+
+def test_the_servers_unique_tiny_images_differ_in_bytes_not_pixels(server):
+    """bench/memory_scale.py needs distinct images (a store keys them by their bytes) that cost the same to decode."""
+    import io
+
+    import requests
+    from PIL import Image
+    bodies = [requests.get(server.url(f'/tiny-unique/{name}.jpg'), timeout=5).content for name in ('a', 'b')]
+    assert sha256_of(bodies[0]) != sha256_of(bodies[1])
+    pixels = [np.asarray(Image.open(io.BytesIO(body))) for body in bodies + [image_server.tiny_jpeg()]]
+    assert pixels[0].shape == (80, 100, 3) and (pixels[0] == pixels[1]).all() and (pixels[0] == pixels[2]).all()
