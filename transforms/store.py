@@ -261,22 +261,21 @@ class Store:
         return entry['value']
 
     def recall(self, sha256: str) -> Tuple[Optional[Reading], int]:
-        """The image's Reading when the store holds all of it, and how many of its entries were corrupt."""
-        values, corrupt = {}, 0
+        """The image's Reading when the store holds all of it, and how many of its entries were corrupt
+        (it stops at the first entry missing or corrupt: the image is read again either way)."""
+        values = {}
         for kind in READING:
             try:
-                values[kind] = self._entry(sha256, kind)
-                if values[kind] is not None:
-                    values[kind] = decode(kind, values[kind])
+                value = self._entry(sha256, kind)
+                values[kind] = None if value is None else decode(kind, value)
             except (CorruptEntry, KeyError, TypeError, ValueError) as error:
-                corrupt += 1
-                values[kind] = None
                 logging.warning('specscan: ignored a corrupt store entry, the image is read again: %s',
                                 str(error)[:300])
-        if any(value is None for value in values.values()):
-            return None, corrupt
+                return None, 1
+            if values[kind] is None:
+                return None, 0
         facts, words, vector = (values[kind] for kind in READING)
-        return Reading(facts['width'], facts['height'], words, vector), corrupt
+        return Reading(facts['width'], facts['height'], words, vector), 0
 
     def last_fetch(self, link: str) -> Tuple[Optional[LinkRecord], int]:
         """The link's last fetch, and 1 when its record was corrupt (or another link's)."""
