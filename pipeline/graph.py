@@ -53,8 +53,7 @@ class Specscan(beam.PTransform):
             ({progress.READ: text[OCR], progress.REUSED: stored[OCR], 'OcrFailed': text[FAILED],
               'DecodeFailed': decoded[FAILED], 'FetchFailed': fetched[FAILED]}
              | 'MarkProgress' >> progress.MarkImagesDone(self.progress_folder))
-        per_image = {kind: (read_now[kind], stored[kind]) | f'All{kind.capitalize()}' >> beam.Flatten()
-                     for kind in READING}
+        per_image = {kind: (read_now[kind], stored[kind]) for kind in READING}
         candidates = dict(per_image, **{FAILED: failed, ROWS: read[ROWS]}) | 'Candidates' >> Candidates()
         predicted = candidates | 'Choose' >> Choose(config.choose)
         if config.annotate:

@@ -14,7 +14,7 @@ import apache_beam as beam
 
 from transforms.candidates import Scored, find_candidates
 from transforms.priors import load_priors
-from transforms.records import EMBEDDING, FACTS, FAILED, OCR, ROWS, STAGES, Failure, RowResult
+from transforms.records import EMBEDDING, FACTS, FAILED, IMAGE_STREAMS, OCR, ROWS, STAGES, Failure, RowResult
 
 
 @dataclass(frozen=True)
@@ -85,11 +85,28 @@ class FindCandidatesFn(beam.DoFn):
             yield RowCandidates(result, tuple(scored), time.perf_counter() - started)
 
 
+def merge_parts(link, joined: dict):
+    """(link, {(kind, i): values}) -> (link, {kind: values of all its parts})."""
+    merged = {}
+    for (kind, _), values in joined.items():
+        merged.setdefault(kind, []).extend(values)
+    return link, merged
+
+
 class Candidates(beam.PTransform):
-    """{ROWS: Row, FACTS, OCR, EMBEDDING, FAILED: (link, record)} -> RowCandidates, one per row."""
+    """{ROWS: Row, FACTS, OCR, EMBEDDING, FAILED: (link, record)} -> RowCandidates, one per row.
+
+    A kind may come as a tuple of PCollections (what the result store held and what this run
+    read): each part joins as its own input of the CoGroupByKey. A Flatten first would make the
+    local runner hold a second copy of every image's reading in memory (it stores what a Flatten
+    hands to a ParDo, while a CoGroupByKey's inputs go straight into its grouping)."""
 
     def expand(self, streams):
-        keyed = dict(streams, **{ROWS: streams[ROWS] | 'KeyRowsByLink' >> beam.Map(lambda row: (row.image_link, row))})
+        keyed = {(ROWS, 0): streams[ROWS] | 'KeyRowsByLink' >> beam.Map(lambda row: (row.image_link, row))}
+        for kind in IMAGE_STREAMS:
+            parts = streams[kind] if isinstance(streams[kind], tuple) else (streams[kind],)
+            keyed.update({(kind, i): part for i, part in enumerate(parts)})
         return (keyed
                 | 'JoinByLink' >> beam.CoGroupByKey()
+                | 'MergeParts' >> beam.MapTuple(merge_parts)
                 | 'Find' >> beam.ParDo(FindCandidatesFn()))
