@@ -26,7 +26,8 @@ from pipeline.summary import SUMMARY_FILE, summarize, write_summary
 from transforms.choose import CHOOSER_PATH
 from transforms.read import check_header, parse_csv_text, read_csv_file, read_header
 from transforms.sinks import CONFIDENCE_FILE, FAILURES_DIR, PREDICTIONS_FILE, RECORDS_DIR
-from transforms.store import Store, newest_entry_time, version_parts, write_whole
+from transforms.sinks import write_whole
+from transforms.store import Store, newest_entry_time, version_parts
 
 # Written when a run starts and removed when it ends: when the run that --resume goes on from started.
 RUN_STARTED_FILE = 'run-started.json'
@@ -113,7 +114,7 @@ def start_run(output: str, resume: bool) -> Optional[float]:
     if resume and FileSystems.exists(path):
         with FileSystems.open(path) as handle:
             return json.loads(handle.read())['started'] - CLOCK_SLACK_SECONDS
-    write_whole(path, json.dumps({'started': time.time()}))
+    write_whole(path, json.dumps({'started': time.time()}).encode('utf-8'))
     return None
 
 

@@ -3,6 +3,7 @@ import dataclasses
 import json
 
 import pyarrow as pa
+import pytest
 
 from transforms.records import RECORD_SCHEMA, Candidate, OcrWord, RowResult
 from transforms.sinks import confidence_csv, failure_json, output_line, predictions_csv
@@ -45,3 +46,15 @@ def test_schema_has_every_record_field_and_round_trips():
     assert back['candidates'][0]['unit'] == 'gram'
     assert back['ocr_words'][0]['text'] == '500g'
     assert back['embedding'] == [0.5, 0.25]
+
+
+def test_a_whole_file_write_replaces_the_old_one_and_a_failed_one_leaves_no_temporary(tmp_path):
+    from transforms.sinks import write_whole
+    write_whole(str(tmp_path / 'a.csv'), b'one')
+    write_whole(str(tmp_path / 'a.csv'), b'two')
+    assert (tmp_path / 'a.csv').read_bytes() == b'two'
+    (tmp_path / 'taken').mkdir()
+    (tmp_path / 'taken' / 'x').write_text('a folder cannot be replaced by a file')
+    with pytest.raises(OSError):
+        write_whole(str(tmp_path / 'taken'), b'three')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['a.csv', 'taken']

@@ -19,7 +19,6 @@ read and hashed as it is. A link the run being resumed fetched is not fetched ag
 import logging
 import posixpath
 import time
-import uuid
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Optional
@@ -32,6 +31,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from transforms.download import LIFT, Download, Downloader, DownloadError, RefusedLink
 from transforms.records import FAILED, IMAGES, Failure, FetchedImage
 from transforms.preprocess import sniff_image_format
+from transforms.sinks import write_whole
 from transforms.store import LinkRecord, Store, StoreConfig, sha256_of
 
 
@@ -205,16 +205,10 @@ class FetchImageFn(beam.DoFn):
         path = self._cache_path(link)
         if path is None:
             return
-        temporary = f'{path}.tmp-{uuid.uuid4().hex}'
         try:
-            with FileSystems.create(temporary) as handle:
-                handle.write(data)
-            FileSystems.rename([temporary], [path])
+            write_whole(path, data)
         except Exception:
-            try:
-                FileSystems.delete([temporary])
-            except Exception:
-                pass
+            pass
 
 
 def _check_body(data: bytes, max_bytes: int) -> bytes:

@@ -10,6 +10,8 @@ written under a temporary name and renamed, so a reader never sees half a file.
 import csv
 import io
 import json
+import os
+import uuid
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -54,13 +56,24 @@ def failure_json(result: RowResult) -> str:
                        'reason': result.failure_reason}, ensure_ascii=False)
 
 
-def write_file_atomically(path: str, text: str) -> None:
-    temporary = path + '.tmp'
-    with FileSystems.create(temporary) as handle:
-        handle.write(text.encode('utf-8'))
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([temporary], [path])
+def write_whole(path: str, data: bytes) -> None:
+    """Write a file that readers see whole or not at all, also while another writer writes the
+    same path: an object store (gs://) commits an object whole when it is closed; a local file
+    is written under a temporary name of its own and atomically put in place (a failed write
+    leaves no temporary behind)."""
+    if '://' in path:
+        with FileSystems.create(path) as handle:
+            handle.write(data)
+        return
+    temporary = f'{path}.tmp-{uuid.uuid4().hex}'
+    try:
+        with FileSystems.create(temporary) as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
 
 
 class WritePredictionsFn(beam.DoFn):
@@ -74,7 +87,7 @@ class WritePredictionsFn(beam.DoFn):
     def process(self, lines):
         for name, render in ((PREDICTIONS_FILE, predictions_csv), (CONFIDENCE_FILE, confidence_csv)):
             path = FileSystems.join(self.output, name)
-            write_file_atomically(path, render(lines))
+            write_whole(path, render(lines).encode('utf-8'))
             yield path
         self.rows_written.inc(len(lines))
 

@@ -34,7 +34,6 @@ import os
 import re
 import shutil
 import subprocess
-import uuid
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -43,6 +42,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.records import EMBEDDING, FACTS, IMAGES, OCR, READING, Embedding, ImageFacts, OcrResult, OcrWord
+from transforms.sinks import write_whole
 
 FORMAT = 1
 LINKS_DIR = 'links'
@@ -199,19 +199,6 @@ def encode(kind: str, record) -> dict:
     raise ValueError(f'the store keeps no {kind!r}')
 
 
-def write_whole(path: str, text: str) -> None:
-    """Write a file that readers see whole or not at all, also with other writers of the same path."""
-    data = text.encode('utf-8')
-    if '://' in path:  # object stores (gs://, s3://) commit an object whole when it is closed
-        with FileSystems.create(path) as handle:
-            handle.write(data)
-        return
-    temporary = f'{path}.tmp-{uuid.uuid4().hex}'
-    with FileSystems.create(temporary) as handle:
-        handle.write(data)
-    os.replace(temporary, path)  # atomic, and it replaces an entry another run wrote meanwhile
-
-
 def read_json(path: str) -> Optional[dict]:
     """A store file's JSON, None when there is no such file; CorruptEntry when it does not parse."""
     try:
@@ -248,7 +235,7 @@ class Store:
     def save(self, kind: str, sha256: str, record) -> None:
         entry = {'format': FORMAT, 'version': self.version, 'sha256': sha256, 'kind': kind,
                  'value': encode(kind, record)}
-        write_whole(self.entry_path(sha256, kind), json.dumps(entry))
+        write_whole(self.entry_path(sha256, kind), json.dumps(entry).encode('utf-8'))
 
     def _entry(self, sha256: str, kind: str) -> Optional[dict]:
         path = self.entry_path(sha256, kind)
@@ -293,7 +280,7 @@ class Store:
             return None, 1
 
     def save_fetch(self, record: LinkRecord) -> None:
-        write_whole(self.link_path(record.link), json.dumps({'format': FORMAT, **dataclasses.asdict(record)}))
+        write_whole(self.link_path(record.link), json.dumps({'format': FORMAT, **dataclasses.asdict(record)}).encode())
 
     def trusted(self, record: Optional[LinkRecord]) -> bool:
         """Is this link's last fetch recent enough to be used without asking its server (--resume)?"""
@@ -302,7 +289,7 @@ class Store:
     def write_version_file(self, parts: dict) -> None:
         path = FileSystems.join(self.root, self.version, VERSION_FILE)
         if not FileSystems.exists(path):
-            write_whole(path, json.dumps(parts, indent=1, sort_keys=True))
+            write_whole(path, json.dumps(parts, indent=1, sort_keys=True).encode('utf-8'))
 
 
 def decode(kind: str, value: dict):
