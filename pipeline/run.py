@@ -27,7 +27,7 @@ from transforms.choose import CHOOSER_PATH
 from transforms.read import check_header, parse_csv_text, read_csv_file, read_header
 from transforms.sinks import CONFIDENCE_FILE, FAILURES_DIR, PREDICTIONS_FILE, RECORDS_DIR
 from transforms.sinks import write_whole
-from transforms.store import Store, newest_entry_time, version_parts
+from transforms.store import Store, delete_folder, newest_entry_time, version_parts
 
 # Written when a run starts and removed when it ends: when the run that --resume goes on from started.
 RUN_STARTED_FILE = 'run-started.json'
@@ -90,7 +90,7 @@ def remove_run_store(output: str) -> None:
     """Remove the run's own store under --output (not a --store: that one is kept across runs)."""
     folder = FileSystems.join(output, RUN_STORE_DIR)
     if FileSystems.exists(folder):
-        FileSystems.delete([folder + '/' if '://' in folder else folder])
+        delete_folder(folder)
 
 
 def clear_earlier_outputs(output: str, resume: bool) -> None:

@@ -17,7 +17,7 @@ from collections import defaultdict
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.options import SpecscanOptions, job_config
-from transforms.store import LINKS_DIR, VERSION_FILE
+from transforms.store import LINKS_DIR, VERSION_FILE, delete_folder
 
 
 def version_folders(root: str) -> dict:
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     stale = [FileSystems.join(root, version) for version in folders if version != current]
     temporaries = leftover_temporaries(root)
     for folder in stale:
-        FileSystems.delete([folder + '/' if '://' in folder else folder])
+        delete_folder(folder)
     if temporaries:
         FileSystems.delete(temporaries)
     print(f'pruned {len(stale)} old versions and {len(temporaries)} leftover temporary files')

@@ -83,12 +83,12 @@ class Embed(beam.PTransform):
     def expand(self, decoded):
         if self.config.skip:
             empty = decoded | 'NoEmbedding' >> beam.Map(
-                lambda image: (image.facts.link, Embedding((), 0.0, image.facts.sha256)))
+                lambda image: (image.facts.link, Embedding((), 0.0, image.facts.image_sha256)))
             return {EMBEDDING: empty,
                     FAILED: decoded.pipeline | 'NoFailures' >> beam.Create([])}
         handler = lite0_model_handler(self.config.model_path, self.config.min_batch_size, self.config.max_batch_size)
         keyed = decoded | 'KeyByImage' >> beam.Map(
-            lambda image: ((image.facts.link, image.facts.sha256), image.cnn_input))
+            lambda image: ((image.facts.link, image.facts.image_sha256), image.cnn_input))
         results, dead_letters = keyed | 'RunInference' >> RunInference(handler).with_exception_handling()
         embeddings = results | 'TakeEmbedding' >> beam.MapTuple(embedding_of)
         failed = dead_letters.failed_inferences | 'InferenceFailures' >> beam.FlatMap(batch_failures)

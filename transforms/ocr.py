@@ -68,7 +68,7 @@ class OcrFn(beam.DoFn):
             return
         self.images.inc()
         self.words.inc(len(words))
-        yield link, OcrResult(words, time.perf_counter() - started, decoded.facts.sha256)
+        yield link, OcrResult(words, time.perf_counter() - started, decoded.facts.image_sha256)
 
 
 class ReadText(beam.PTransform):

@@ -78,7 +78,7 @@ class ImageFacts:
     height: int
     fetch_seconds: float
     decode_seconds: float
-    sha256: str = ''
+    image_sha256: str = ''   # of its bytes: its key in the result store
     reused: bool = False     # its reading came from the result store, not from decoding it now
 
 

@@ -39,7 +39,7 @@ def image_fields(joined: dict) -> dict:
     failures = list(joined[FAILED])
     fields = {}
     if facts:
-        fields.update(image_source=facts.source, image_sha256=facts.sha256, from_store=facts.reused,
+        fields.update(image_source=facts.source, image_sha256=facts.image_sha256, from_store=facts.reused,
                       image_width=facts.width, image_height=facts.height,
                       fetch_seconds=facts.fetch_seconds, decode_seconds=facts.decode_seconds)
     if ocr:

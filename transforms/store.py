@@ -325,7 +325,7 @@ class RecallFn(beam.DoFn):
         self.reused.inc()
         link = image.link
         facts = ImageFacts(link, image.source, reading.width, reading.height, image.seconds, 0.0,
-                           sha256=image.sha256, reused=True)
+                           image_sha256=image.sha256, reused=True)
         yield beam.pvalue.TaggedOutput(FACTS, (link, facts))
         yield beam.pvalue.TaggedOutput(OCR, (link, OcrResult(reading.words, 0.0, image.sha256)))
         yield beam.pvalue.TaggedOutput(EMBEDDING, (link, Embedding(reading.vector, 0.0, image.sha256)))
@@ -354,11 +354,10 @@ class SaveFn(beam.DoFn):
 
     def process(self, element):
         _, record = element
-        sha256 = record.sha256 if self.kind == FACTS else record.image_sha256
-        if not sha256 or (self.kind == FACTS and not record.width):  # an image that did not decode
+        if not record.image_sha256 or (self.kind == FACTS and not record.width):  # an image that did not decode
             return
         try:
-            self.store.save(self.kind, sha256, record)
+            self.store.save(self.kind, record.image_sha256, record)
             self.saved.inc()
         except Exception as error:  # a store that cannot be written costs the next run time, not this run
             self.failed.inc()
@@ -375,6 +374,11 @@ class Remember(beam.PTransform):
     def expand(self, streams):
         return [streams[kind] | f'Save{kind.capitalize()}' >> beam.ParDo(SaveFn(self.config, kind))
                 for kind in READING]
+
+
+def delete_folder(path: str) -> None:
+    """A folder and everything under it (on an object store: every object under the prefix)."""
+    FileSystems.delete([path + '/' if '://' in path else path])
 
 
 def newest_entry_time(root: str) -> Optional[float]:
