@@ -6,10 +6,25 @@ across steps); `RowResult` is the only record that becomes a dict, at the sinks,
 """
 import dataclasses
 import typing
-from dataclasses import dataclass
 from typing import Tuple
 
 import pyarrow as pa
+
+
+
+def record(cls):
+    """A frozen dataclass that pickles its field values by position, without their names.
+
+    Beam's local runner and Dataflow's shuffle hold every (link, record) between stages as the
+    record's pickle (FastPrimitivesCoder falls back to pickle for classes it does not know), and
+    a dataclass pickles a dict of field names and values: for an ImageFacts the names were a
+    third of its bytes, for a RowResult a half. Held for every row of a catalogue in the join,
+    that is memory (bench/memory_scale.py)."""
+    cls = dataclasses.dataclass(frozen=True)(cls)
+    names = tuple(field.name for field in dataclasses.fields(cls))
+    cls.__reduce__ = lambda self: (cls, tuple(getattr(self, name) for name in names))
+    return cls
+
 
 # Stages a failure can come from, in pipeline order.
 STAGES = ('read', 'fetch', 'decode', 'inference', 'ocr', 'choose')
@@ -26,7 +41,7 @@ IMAGE_STREAMS = READING + (FAILED,)
 ROWS, IMAGES, DECODED = 'rows', 'images', 'decoded'
 
 
-@dataclass(frozen=True)
+@record
 class Row:
     """One validated input row. `ordinal` is its position among the CSV's data rows: output order."""
     ordinal: int
@@ -36,7 +51,7 @@ class Row:
     entity_name: str
 
 
-@dataclass(frozen=True)
+@record
 class Failure:
     """Why a row or an image got no prediction; rows with a failure still reach predictions.csv."""
     stage: str
@@ -48,7 +63,7 @@ class Failure:
         return cls(stage, f'{type(error).__name__}: {error}'.replace('\n', ' ')[:500])
 
 
-@dataclass(frozen=True)
+@record
 class RejectedRow:
     """A CSV row that failed validation: kept so that it still appears in every output."""
     ordinal: int
@@ -59,7 +74,7 @@ class RejectedRow:
     failure: Failure
 
 
-@dataclass(frozen=True)
+@record
 class FetchedImage:
     link: str
     data: bytes          # empty when the bytes were not needed: a 304, or a link --resume trusts
@@ -69,7 +84,7 @@ class FetchedImage:
     stored: typing.Any = None  # its reading from the store (transforms/store.py Reading), if there
 
 
-@dataclass(frozen=True)
+@record
 class ImageFacts:
     """What the rows of an image need to know about it besides OCR and the embedding."""
     link: str
@@ -82,7 +97,7 @@ class ImageFacts:
     reused: bool = False     # its reading came from the result store, not from decoding it now
 
 
-@dataclass(frozen=True)
+@record
 class DecodedImage:
     """An image ready for both branches: the CNN tensor and the OCR-ready grey image."""
     facts: ImageFacts
@@ -90,14 +105,14 @@ class DecodedImage:
     ocr_image: typing.Any    # np.ndarray (H, W) uint8, full resolution up to --ocr_max_side
 
 
-@dataclass(frozen=True)
+@record
 class Embedding:
     vector: Tuple[float, ...]
     seconds: float           # the image's share of its inference batch
     image_sha256: str = ''   # of the bytes it was computed from: its key in the result store
 
 
-@dataclass(frozen=True)
+@record
 class OcrWord:
     text: str
     left: int
@@ -114,7 +129,7 @@ class OcrWord:
                              # (90: printed bottom to top, -90: top to bottom; Tesseract's are all 0)
 
 
-@dataclass(frozen=True)
+@record
 class OcrResult:
     words: Tuple[OcrWord, ...]
     seconds: float
@@ -128,7 +143,7 @@ class OcrResult:
         return '\n'.join(' '.join(words) for _, words in sorted(lines.items()))
 
 
-@dataclass(frozen=True)
+@record
 class Candidate:
     """A quantity found in the OCR text, with where it was and how the chooser rated it."""
     value: float
@@ -155,7 +170,7 @@ class Candidate:
     plausible: bool = True   # training labels of the entity come near this value (transforms/priors.py)
 
 
-@dataclass(frozen=True)
+@record
 class RowResult:
     """Everything learned about one input row: a line of predictions.csv and a Parquet record."""
     ordinal: int
