@@ -11,7 +11,6 @@ from typing import Tuple
 import pyarrow as pa
 
 
-
 def record(cls):
     """A frozen dataclass that pickles its field values by position, without their names.
 
