@@ -1,4 +1,8 @@
 """Embed: the real converted model behind Beam's RunInference, keys kept attached; --skip_cnn loads none."""
+import os
+import subprocess
+import sys
+
 import apache_beam as beam
 import numpy as np
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -6,6 +10,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from transforms.embed import Embed, EmbedConfig, embed_batch, lite0_model_handler
 from transforms.records import EMBEDDING, FAILED, DecodedImage, Embedding, ImageFacts
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def image(link, seed):
@@ -58,3 +64,16 @@ def test_skip_cnn_loads_no_model_and_gives_every_image_an_empty_embedding():
                    | Embed(EmbedConfig('/no/such/model.keras', 1, 16, skip=True)))
         assert_that(outputs[EMBEDDING], equal_to([('a', Embedding((), 0.0)), ('b', Embedding((), 0.0))]))
         assert_that(outputs[FAILED], equal_to([]), label='NoFailures')
+
+
+def test_building_the_graph_leaves_tensorflow_to_the_workers(model_path):
+    # the launching process builds the RunInference step without importing TensorFlow (about 3 s
+    # before any worker starts); the handler still batches as configured
+    code = ('import sys, apache_beam as beam\n'
+            'from transforms.embed import Embed, EmbedConfig, lite0_model_handler\n'
+            'pipeline = beam.Pipeline()\n'
+            f'pipeline | beam.Create([]) | Embed(EmbedConfig({model_path!r}, 2, 8))\n'
+            f'print(lite0_model_handler({model_path!r}, 2, 8).batch_elements_kwargs())\n'
+            'print("tensorflow" in sys.modules)\n')
+    done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.split('\n')[-3:-1] == ["{'min_batch_size': 2, 'max_batch_size': 8}", 'False']

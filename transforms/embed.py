@@ -1,8 +1,8 @@
 """Embed: the image's 1280-wide EfficientNet-Lite0 embedding, through Beam's RunInference.
 
 The model loads only through a ModelHandler inside RunInference (Beam's TFModelHandlerNumpy
-reading the `.keras` file that `make model` writes), wrapped in a KeyedModelHandler so the
-image's link and sha256 stay attached to its result. TensorFlow places the model on a GPU when the worker
+reading the `.keras` file that `make model` writes, made on the worker: Lite0ModelHandler),
+wrapped in a KeyedModelHandler so the image's link and sha256 stay attached to its result. TensorFlow places the model on a GPU when the worker
 has one and on the CPU otherwise; the batch sizes are options so each can be sized. With
 --skip_cnn no model is loaded and every image gets an empty embedding.
 """
@@ -14,7 +14,7 @@ from typing import Iterable, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
 from transforms.records import EMBEDDING, FAILED, Embedding, Failure
 
@@ -51,12 +51,41 @@ def embed_batch(model, batch: Sequence[np.ndarray], inference_args: Optional[dic
             for example, vector in zip(batch, vectors)]
 
 
+class Lite0ModelHandler(ModelHandler):
+    """Beam's TFModelHandlerNumpy on the `.keras` file, made where the model loads (a worker).
+    Importing Beam's TensorFlow handler imports TensorFlow, some 3 s that the launching process
+    spent building the graph before any worker started, on every run; it needs only the batch
+    sizes, which the base handler keeps."""
+
+    def __init__(self, model_path: str, min_batch_size: int, max_batch_size: int):
+        super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
+        self.model_path = model_path
+        self._tensorflow_handler = None
+
+    def tensorflow_handler(self):
+        if self._tensorflow_handler is None:
+            from apache_beam.ml.inference.tensorflow_inference import ModelType, TFModelHandlerNumpy
+            self._tensorflow_handler = TFModelHandlerNumpy(
+                model_uri=self.model_path, model_type=ModelType.SAVED_MODEL, inference_fn=embed_batch,
+                **self.batch_elements_kwargs())
+        return self._tensorflow_handler
+
+    def load_model(self):
+        return self.tensorflow_handler().load_model()
+
+    def run_inference(self, batch, model, inference_args=None):
+        return self.tensorflow_handler().run_inference(batch, model, inference_args)
+
+    def get_num_bytes(self, batch) -> int:
+        return self.tensorflow_handler().get_num_bytes(batch)
+
+    def get_metrics_namespace(self) -> str:
+        return 'BeamML_TF_Numpy'
+
+
 def lite0_model_handler(model_path: str, min_batch_size: int, max_batch_size: int) -> KeyedModelHandler:
     """(key, image) -> (key, PredictionResult) with an Embedding as the inference."""
-    from apache_beam.ml.inference.tensorflow_inference import ModelType, TFModelHandlerNumpy  # imports TensorFlow
-    return KeyedModelHandler(TFModelHandlerNumpy(
-        model_uri=model_path, model_type=ModelType.SAVED_MODEL, inference_fn=embed_batch,
-        min_batch_size=min_batch_size, max_batch_size=max_batch_size))
+    return KeyedModelHandler(Lite0ModelHandler(model_path, min_batch_size, max_batch_size))
 
 
 def batch_failures(failed):
