@@ -26,7 +26,7 @@ from transforms.ocr import OcrConfig
 from transforms.preprocess import PreprocessConfig
 from transforms.embed import EmbedConfig
 from transforms.records import EMBEDDING, FACTS, OCR, Embedding, FetchedImage, ImageFacts, OcrResult, OcrWord
-from transforms.store import (LinkRecord, Store, StoreConfig, sha256_of, version_of, version_parts)
+from transforms.store import (LinkRecord, Store, StoreConfig, code_hash, sha256_of, version_of, version_parts)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHA = 'ab' + '0' * 62
@@ -178,6 +178,19 @@ def test_the_version_changes_with_what_changes_reading_and_only_with_that(tmp_pa
     described = parts()
     assert set(described['ocr_models']) >= {'ppocrv6/small/det/det.onnx', 'ppocrv6/small/rec/rec.onnx'}
     assert len(described['cnn_model']) == 64 and set(described['code']) >= {'units', 'engines', 'preprocess'}
+
+
+def test_the_reading_code_counts_by_what_it_does_not_by_its_comments(tmp_path):
+    def hashed(name, source):
+        path = tmp_path / f'{name}.py'
+        path.write_text(source)
+        return code_hash(str(path))
+    code = 'def side(image):\n    return max(image.shape)\n'
+    base = hashed('base', code)
+    reworded = '"""Sides."""\n# the longer side\n\n\ndef side(image):\n    """Its longer side."""\n    return max(image.shape)  # px\n'
+    assert hashed('reworded', reworded) == base
+    assert hashed('changed', code.replace('max', 'min')) != base
+    assert hashed('only_a_docstring', 'def side(image):\n    """Its longer side."""\n') != base
 
 
 def test_another_cnn_file_is_another_version(tmp_path):

@@ -2,9 +2,10 @@
 
 The model loads only through a ModelHandler inside RunInference (Beam's TFModelHandlerNumpy
 reading the `.keras` file that `make model` writes, made on the worker: Lite0ModelHandler),
-wrapped in a KeyedModelHandler so the image's link and sha256 stay attached to its result. TensorFlow places the model on a GPU when the worker
-has one and on the CPU otherwise; the batch sizes are options so each can be sized. With
---skip_cnn no model is loaded and every image gets an empty embedding.
+wrapped in a KeyedModelHandler so the image's link and sha256 stay attached to its result.
+TensorFlow places the model on a GPU when the worker has one and on the CPU otherwise; the
+batch sizes are options so each can be sized. With --skip_cnn no model is loaded and every
+image gets an empty embedding.
 """
 import dataclasses
 import logging
