@@ -187,7 +187,8 @@ def test_the_reading_code_counts_by_what_it_does_not_by_its_comments(tmp_path):
         return code_hash(str(path))
     code = 'def side(image):\n    return max(image.shape)\n'
     base = hashed('base', code)
-    reworded = '"""Sides."""\n# the longer side\n\n\ndef side(image):\n    """Its longer side."""\n    return max(image.shape)  # px\n'
+    reworded = ('"""Sides."""\n# the longer side\n\n\n'
+                'def side(image):\n    """Its longer side."""\n    return max(image.shape)  # px\n')
     assert hashed('reworded', reworded) == base
     assert hashed('changed', code.replace('max', 'min')) != base
     assert hashed('only_a_docstring', 'def side(image):\n    """Its longer side."""\n') != base

@@ -17,7 +17,7 @@ def record(cls):
     Beam's local runner and Dataflow's shuffle hold every (link, record) between stages as the
     record's pickle (FastPrimitivesCoder falls back to pickle for classes it does not know), and
     a dataclass pickles a dict of field names and values: for an ImageFacts the names were a
-    third of its bytes, for a RowResult a half. Held for every row of a catalogue in the join,
+    quarter of its bytes, for a RowResult a half. Held for every row of a catalogue in the join,
     that is memory (bench/memory_scale.py)."""
     cls = dataclasses.dataclass(frozen=True)(cls)
     names = tuple(field.name for field in dataclasses.fields(cls))
