@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from transforms.records import RECORD_SCHEMA, Candidate, ImageFacts, OcrResult, OcrWord, RowResult
-from transforms.sinks import confidence_csv, failure_json, output_line, predictions_csv
+from transforms.sinks import confidence_csv, failure_json, output_line, predictions_csv, write_whole
 
 LINES = [(2, '30', '', '', 0.0), (0, '10', '5.0 gram', '5.0 gram', 0.93456), (1, '20', '', '1.5 litre', 0.41)]
 
@@ -50,7 +50,6 @@ def test_schema_has_every_record_field_and_round_trips():
 
 
 def test_a_whole_file_write_replaces_the_old_one_and_a_failed_one_leaves_no_temporary(tmp_path):
-    from transforms.sinks import write_whole
     write_whole(str(tmp_path / 'a.csv'), b'one')
     write_whole(str(tmp_path / 'a.csv'), b'two')
     assert (tmp_path / 'a.csv').read_bytes() == b'two'
