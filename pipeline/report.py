@@ -237,7 +237,7 @@ def confidence_rows(plain: dict, weighted: dict) -> list:
     rows = [row('predictions kept at confidence 0 (coverage · precision)',
                 lambda r: f"{r['coverage']:.1%} · {number(r['precision'])}"),
             row('expected calibration error', lambda r: f"{r['ece']:.4f}")]
-    for family, name in (('dimensions', 'height, depth, width'), ('*', 'other entities')):
+    for family, name in (('depth', 'depth'), ('height_width', 'height, width'), ('*', 'other entities')):
         rows.append(row(f'expected calibration error, {name}', lambda r, f=family: number(r['ece_by_family'].get(f))))
     for level in CONFIDENCE_LEVELS:
         rows.append(row(f'confidence ≥ {level} (coverage · precision)', lambda r, lv=level: (

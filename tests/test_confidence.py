@@ -15,7 +15,7 @@ from transforms.priors import load_priors
 from transforms.records import EMBEDDING, FACTS, FAILED, OCR, ROWS, ImageFacts, OcrResult, OcrWord, Row
 from transforms.row_candidates import FindCandidatesFn
 
-CALIBRATION = {'method': 'platt', 'families': {'dimensions': {'slope': 1.0, 'intercept': -2.0},
+CALIBRATION = {'method': 'platt', 'families': {'height_width': {'slope': 1.0, 'intercept': -2.0},
                                                '*': {'slope': 2.0, 'intercept': 0.0}}}
 
 
@@ -38,7 +38,8 @@ def line_words(*lines):
 # --- applying a calibration ---
 
 def test_each_family_has_its_own_curve():
-    assert family_of('depth') == family_of('width') == 'dimensions' and family_of('voltage') == '*'
+    assert family_of('height') == family_of('width') == 'height_width' and family_of('depth') == 'depth'
+    assert family_of('voltage') == '*'
     z = logit(0.8)
     assert calibrate(CALIBRATION, 'height', 0.8) == pytest.approx(1 / (1 + math.exp(-(z - 2.0))))
     assert calibrate(CALIBRATION, 'item_weight', 0.8) == pytest.approx(1 / (1 + math.exp(-2 * z)))
@@ -101,10 +102,11 @@ def synthetic(rate_by_family: dict, n: int = 200, seed: int = 0):
 
 
 def test_fit_calibration_learns_each_familys_own_rate():
-    labels, scores = synthetic({'depth': 0.5, 'item_weight': 0.9}, n=400)
+    labels, scores = synthetic({'depth': 0.5, 'width': 0.75, 'item_weight': 0.9}, n=400)
     calibration = train_chooser.fit_calibration(labels, scores)
-    assert set(calibration['families']) == {'dimensions', '*'}
+    assert set(calibration['families']) == {'depth', 'height_width', '*'}
     assert calibrate(calibration, 'depth', 0.9) == pytest.approx(0.5, abs=0.07)
+    assert calibrate(calibration, 'width', 0.9) == pytest.approx(0.75, abs=0.07)
     assert calibrate(calibration, 'item_weight', 0.9) == pytest.approx(0.9, abs=0.05)
     assert calibrate(calibration, 'item_weight', 0.2) == pytest.approx(0.225, abs=0.07)
 
@@ -113,7 +115,7 @@ def test_a_family_with_too_few_rows_falls_back_to_every_other_entity():
     labels, scores = synthetic({'item_weight': 0.8}, n=200)
     few, few_scores = synthetic({'width': 0.1}, n=train_chooser.CALIBRATION_MIN_ROWS - 2)
     calibration = train_chooser.fit_calibration(labels + few, dict(scores, **few_scores))
-    assert 'dimensions' not in calibration['families']
+    assert 'height_width' not in calibration['families']
     assert calibrate(calibration, 'width', 0.9) == calibrate(calibration, 'item_weight', 0.9)
     all_right = [dict(label, entity_value='5.0 gram') for label in labels]
     assert train_chooser.fit_calibration(all_right, scores)['families'] == {
@@ -150,7 +152,7 @@ def test_precision_coverage_and_calibration_error_worked_out_by_hand():
     assert result['at_confidence'][0.5] == {'precision': 0.75, 'coverage': round(4 / 6, 4)}
     assert result['at_precision'][0.98] == {'coverage': round(2 / 6, 4), 'threshold': 0.95}
     assert result['precision_at_half'] == {'precision': round(2 / 3, 4), 'coverage': 0.5}
-    assert result['ece_by_family'] == {'dimensions': round((0.45 + 0.35) / 2, 4),
+    assert result['ece_by_family'] == {'height_width': round((0.45 + 0.35) / 2, 4),
                                        '*': round((2 * 0.05 + 0.75) / 3, 4)}
 
 
