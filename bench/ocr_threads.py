@@ -29,12 +29,11 @@ def read_share(threads: int, spin: bool, images: int, part: int, parts: int) -> 
     from PIL import Image
 
     import transforms.engines as engines
+    one_thread_options = engines._one_thread_options
 
-    def session_options():  # what engines._one_thread_options builds, with this setting's threads
-        import onnxruntime
-        options = onnxruntime.SessionOptions()
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    def session_options():  # the job's options, with this setting's threads
+        options = one_thread_options()
+        options.intra_op_num_threads = threads
         if not spin:
             options.add_session_config_entry('session.intra_op.allow_spinning', '0')
         return options

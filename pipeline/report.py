@@ -37,6 +37,7 @@ from pipeline.evaluate import (CONFIDENCE_LEVELS, PRECISION_TARGETS, confidence_
 from pipeline.options import default_options
 from pipeline.summary import SUMMARY_FILE, read_records
 from transforms.annotate import annotate, annotated_name
+from transforms.confidence import FAMILIES
 from transforms.fetch import cache_name
 from transforms.records import Candidate, RowResult
 from transforms.sinks import PREDICTIONS_FILE
@@ -237,7 +238,8 @@ def confidence_rows(plain: dict, weighted: dict) -> list:
     rows = [row('predictions kept at confidence 0 (coverage · precision)',
                 lambda r: f"{r['coverage']:.1%} · {number(r['precision'])}"),
             row('expected calibration error', lambda r: f"{r['ece']:.4f}")]
-    for family, name in (('depth', 'depth'), ('height_width', 'height, width'), ('*', 'other entities')):
+    for family, entities in FAMILIES.items():
+        name = ', '.join(entities) or 'other entities'
         rows.append(row(f'expected calibration error, {name}', lambda r, f=family: number(r['ece_by_family'].get(f))))
     for level in CONFIDENCE_LEVELS:
         rows.append(row(f'confidence ≥ {level} (coverage · precision)', lambda r, lv=level: (
