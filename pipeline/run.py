@@ -16,13 +16,14 @@ from typing import Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, GoogleCloudOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineState
 
 from pipeline import progress
 from pipeline.graph import Specscan
 from pipeline.options import RUN_STORE_DIR, REQUIRED_OPTIONS, SpecscanOptions, job_config, quiet_workers
 from pipeline.summary import SUMMARY_FILE, summarize, write_summary
+from transforms import worker_exit
 from transforms.choose import CHOOSER_PATH
 from transforms.read import check_header, parse_csv_text, read_csv_file, read_header
 from transforms.sinks import CONFIDENCE_FILE, FAILURES_DIR, PREDICTIONS_FILE, RECORDS_DIR
@@ -135,7 +136,9 @@ def run(argv=None, test_pipeline=None) -> dict:
     watched = test_pipeline is None and runner in (None, 'DirectRunner', 'direct') and not options.quiet
     with tempfile.TemporaryDirectory(prefix='specscan-progress-') as progress_folder:
         pipeline | 'Specscan' >> Specscan(config, progress_folder if watched else None)
-        with watch_progress(options, progress_folder, enabled=watched):
+        with watch_progress(options, progress_folder, enabled=watched), worker_exit.for_local_workers(
+                direct_multi_processing=test_pipeline is None and runner in (None, 'DirectRunner', 'direct')
+                and pipeline_options.view_as(DirectOptions).direct_running_mode == 'multi_processing'):
             result = pipeline.run()
             state = result.wait_until_finish()
     # A Flex Template launcher only writes the job graph (template_location; no job yet), and other

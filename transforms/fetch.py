@@ -28,11 +28,12 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms import worker_exit
 from transforms.download import LIFT, Download, Downloader, DownloadError, RefusedLink
 from transforms.records import FAILED, IMAGES, Failure, FetchedImage
 from transforms.preprocess import sniff_image_format
 from transforms.sinks import write_whole
-from transforms.store import LinkRecord, Store, StoreConfig, sha256_of
+from transforms.store import LinkRecord, SpreadNewLinks, Store, StoreConfig, sha256_of
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class FetchImageFn(beam.DoFn):
         self.corrupt = beam.metrics.Metrics.counter('Store', 'corrupt_entries_ignored')
 
     def setup(self):
+        worker_exit.exit_fast_when_done()
         config = self.config
         self.downloader = Downloader(
             config.timeout, config.retries, config.max_bytes, config.deadline, config.allow_private_networks,
@@ -234,4 +236,6 @@ class FetchImages(beam.PTransform):
         links = (rows
                  | 'Links' >> beam.Map(lambda row: row.image_link)
                  | 'DistinctLinks' >> beam.Distinct())
+        if self.fn.store_config:
+            links = links | 'SpreadNewLinks' >> SpreadNewLinks(self.fn.store_config)
         return links | 'Fetch' >> beam.ParDo(self.fn).with_outputs(FAILED, main=IMAGES)

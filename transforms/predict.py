@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 
+from transforms import worker_exit
 from transforms.choose import CHOOSER_PATH, choose, load_model
 from transforms.confidence import row_confidence
 from transforms.priors import load_priors
@@ -41,6 +42,7 @@ class ChooseFn(beam.DoFn):
             ('rows_predicted', 'rows_without_candidate', 'rows_failed', 'rows_held_back_below_min_confidence'))
 
     def setup(self):
+        worker_exit.exit_fast_when_done()
         self.priors = load_priors()
         # the learned model and its calibration give every row its confidence, whichever chooser chose
         self.confidence_model = load_model() if CHOOSER_PATH.exists() else None

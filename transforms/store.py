@@ -32,6 +32,7 @@ import importlib.util
 import json
 import logging
 import os
+import posixpath
 import re
 import shutil
 import subprocess
@@ -302,6 +303,15 @@ class Store:
         """Is this link's last fetch recent enough to be used without asking its server (--resume)?"""
         return record is not None and self.trust_links_since is not None and record.checked >= self.trust_links_since
 
+    def fetched_links(self) -> Optional[frozenset]:
+        """The names (sha256 of the link) of every link with a record, from one listing; None when
+        this version holds no reading yet (a new OCR engine or CNN: every image is read again)."""
+        version_entries = FileSystems.join(self.root, self.version, '*', '*.json')
+        if not FileSystems.match([version_entries], limits=[1])[0].metadata_list:
+            return None
+        records = FileSystems.match([FileSystems.join(self.root, LINKS_DIR, '*', '*.json')])[0].metadata_list
+        return frozenset(posixpath.basename(m.path)[:-len('.json')] for m in records)
+
     def write_version_file(self, parts: dict) -> None:
         path = FileSystems.join(self.root, self.version, VERSION_FILE)
         if not FileSystems.exists(path):
@@ -354,6 +364,52 @@ class Recall(beam.PTransform):
     def expand(self, images):
         split = images | 'FromStore' >> beam.ParDo(RecallFn()).with_outputs(*READING, main=IMAGES)
         return {name: split[name] for name in (IMAGES,) + READING}
+
+
+NEW_LINKS = 'new_links'
+
+
+class SortLinksFn(beam.DoFn):
+    """link -> itself on the main output when the store has fetched it before (its reading is
+    probably there), on NEW_LINKS when not. One listing of the store's link records per worker."""
+
+    def __init__(self, config: StoreConfig):
+        self.config = config
+
+    def setup(self):
+        self.store = Store(self.config)
+        try:
+            self.known = self.store.fetched_links()
+        except Exception as error:  # a store that cannot be listed only loses the even split
+            logging.warning('specscan: could not list the store\'s links: %s', str(error)[:300])
+            self.known = None
+
+    def process(self, link: str):
+        name = posixpath.basename(self.store.link_path(link))[:-len('.json')]
+        if self.known is not None and name in self.known:
+            yield link
+        else:
+            yield beam.pvalue.TaggedOutput(NEW_LINKS, link)
+
+
+class SpreadNewLinks(beam.PTransform):
+    """Distinct links -> the same links, those the store has not seen dealt out evenly.
+
+    A runner splits a stage's input between its workers; the links fetched before cost a store
+    lookup each, new ones a whole reading. Left to chance, one local worker may get 38 of 69 new
+    images and read on alone at the end. The new links cross a shuffle of their own and the two
+    streams are joined, so each worker's share holds an even part of both (DirectRunner: dealt
+    round-robin; on Dataflow the shuffle spreads them). Only links cross, never image bytes.
+    """
+
+    def __init__(self, config: StoreConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, links):
+        sorted_links = links | 'KnownOrNew' >> beam.ParDo(SortLinksFn(self.config)).with_outputs(NEW_LINKS, main='known')
+        new = sorted_links[NEW_LINKS] | 'ShuffleNewLinks' >> beam.Reshuffle()
+        return (sorted_links['known'], new) | 'AllLinks' >> beam.Flatten()
 
 
 class SaveFn(beam.DoFn):
