@@ -160,7 +160,9 @@ def test_the_links_fetched_before_are_listed_once_and_only_for_a_version_with_re
     store.save_fetch(LinkRecord('https://cdn.example.com/a.jpg', SHA))
     assert store.fetched_links() is None  # a link record alone: the version may be new (another OCR)
     save_reading(store)
-    assert store.fetched_links() == {os.path.basename(store.link_path('https://cdn.example.com/a.jpg'))[:-5]}
+    assert store.fetched_links() == {Store.link_key('https://cdn.example.com/a.jpg')}
+    assert Store.link_key('https://cdn.example.com/a.jpg') == int(os.path.basename(
+        store.link_path('https://cdn.example.com/a.jpg'))[:16], 16)  # the record's name, cut to 64 bits
 
 
 def sort_links(config, links):

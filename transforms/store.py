@@ -21,6 +21,8 @@ write the same reading. Each entry names its kind, sha256 and version: one that 
 or names another (corrupt, or copied from elsewhere) is ignored with a counted warning and its
 image is read again, which writes it anew. Entries are written as each is made, so a killed run
 keeps what it read: `--resume` is this store at `--output/store/` (removed when the run ends).
+Before fetching, the links the store has no record of are dealt out evenly between the workers
+(SpreadNewLinks), so that a night's few new images are not left to one of them by chance.
 """
 import ast
 import base64
@@ -304,13 +306,18 @@ class Store:
         return record is not None and self.trust_links_since is not None and record.checked >= self.trust_links_since
 
     def fetched_links(self) -> Optional[frozenset]:
-        """The names (sha256 of the link) of every link with a record, from one listing; None when
-        this version holds no reading yet (a new OCR engine or CNN: every image is read again)."""
+        """Every link with a record, as `link_key`s, from one listing; None when this version holds
+        no reading yet (a new OCR engine or CNN: every image is read again)."""
         version_entries = FileSystems.join(self.root, self.version, '*', '*.json')
         if not FileSystems.match([version_entries], limits=[1])[0].metadata_list:
             return None
         records = FileSystems.match([FileSystems.join(self.root, LINKS_DIR, '*', '*.json')])[0].metadata_list
-        return frozenset(posixpath.basename(m.path)[:-len('.json')] for m in records)
+        return frozenset(int(posixpath.basename(m.path)[:16], 16) for m in records)
+
+    @staticmethod
+    def link_key(link: str) -> int:
+        """A link's record name cut to 64 bits: a worker holds one small int per link it lists."""
+        return int(hashlib.sha256(link.encode('utf-8')).hexdigest()[:16], 16)
 
     def write_version_file(self, parts: dict) -> None:
         path = FileSystems.join(self.root, self.version, VERSION_FILE)
@@ -385,8 +392,7 @@ class SortLinksFn(beam.DoFn):
             self.known = None
 
     def process(self, link: str):
-        name = posixpath.basename(self.store.link_path(link))[:-len('.json')]
-        if self.known is not None and name in self.known:
+        if self.known is not None and Store.link_key(link) in self.known:
             yield link
         else:
             yield beam.pvalue.TaggedOutput(NEW_LINKS, link)
