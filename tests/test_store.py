@@ -166,15 +166,14 @@ def test_the_links_fetched_before_are_listed_once_and_only_for_a_version_with_re
 
 
 def sort_links(config, links):
-    """(output, link) for each link through SortLinksFn, set up as a worker would."""
+    """(output, link) for each link, sorted against one listing of the store as a job's workers see it."""
     from apache_beam.pvalue import TaggedOutput
-    from transforms.store import SortLinksFn
-    fn = SortLinksFn(config)
-    fn.setup()
-    return [(o.tag, o.value) if isinstance(o, TaggedOutput) else ('known', o) for link in links for o in fn.process(link)]
+    from transforms.store import list_fetched_links, sort_link
+    known = list_fetched_links(config)
+    return [(o.tag, o.value) if isinstance(o, TaggedOutput) else ('known', o) for link in links for o in sort_link(link, known)]
 
 
-def test_links_the_store_has_fetched_are_known_and_the_rest_new(store, tmp_path):
+def test_links_the_store_has_fetched_are_known_and_the_rest_new(store):
     from transforms.store import NEW_LINKS
     known, new = 'https://cdn.example.com/a.jpg', 'https://cdn.example.com/new.jpg'
     save_reading(store)
@@ -183,9 +182,17 @@ def test_links_the_store_has_fetched_are_known_and_the_rest_new(store, tmp_path)
     assert sort_links(config, [known, new]) == [('known', known), (NEW_LINKS, new)]
     other_version = StoreConfig(store.root, 'v' + 'f' * 16)  # e.g. a new OCR engine: every image is new
     assert sort_links(other_version, [known, new]) == [(NEW_LINKS, known), (NEW_LINKS, new)]
-    unreadable = StoreConfig(str(tmp_path / 'a-file'), store.version)
-    (tmp_path / 'a-file').write_text('not a folder')
-    assert sort_links(unreadable, [known]) == [(NEW_LINKS, known)]
+
+
+def test_a_store_that_cannot_be_listed_only_loses_the_even_split(store, monkeypatch, caplog):
+    from transforms.store import NEW_LINKS
+
+    def refuse(self):
+        raise OSError('403 listing denied')
+    monkeypatch.setattr(Store, 'fetched_links', refuse)
+    assert sort_links(StoreConfig(store.root, store.version), ['https://cdn.example.com/a.jpg']) == \
+        [(NEW_LINKS, 'https://cdn.example.com/a.jpg')]
+    assert "could not list the store's links: 403 listing denied" in caplog.text
 
 
 class NotePid:

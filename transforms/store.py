@@ -376,26 +376,22 @@ class Recall(beam.PTransform):
 NEW_LINKS = 'new_links'
 
 
-class SortLinksFn(beam.DoFn):
-    """link -> itself on the main output when the store has fetched it before (its reading is
-    probably there), on NEW_LINKS when not. One listing of the store's link records per worker."""
+def list_fetched_links(config: StoreConfig) -> Optional[frozenset]:
+    """Store.fetched_links, or None when the store cannot be listed (that only loses the even split)."""
+    try:
+        return Store(config).fetched_links()
+    except Exception as error:
+        logging.warning('specscan: could not list the store\'s links: %s', str(error)[:300])
+        return None
 
-    def __init__(self, config: StoreConfig):
-        self.config = config
 
-    def setup(self):
-        self.store = Store(self.config)
-        try:
-            self.known = self.store.fetched_links()
-        except Exception as error:  # a store that cannot be listed only loses the even split
-            logging.warning('specscan: could not list the store\'s links: %s', str(error)[:300])
-            self.known = None
-
-    def process(self, link: str):
-        if self.known is not None and Store.link_key(link) in self.known:
-            yield link
-        else:
-            yield beam.pvalue.TaggedOutput(NEW_LINKS, link)
+def sort_link(link: str, known: Optional[frozenset]):
+    """link -> itself when the store has fetched it before (its reading is probably there),
+    tagged NEW_LINKS when not."""
+    if known is not None and Store.link_key(link) in known:
+        yield link
+    else:
+        yield beam.pvalue.TaggedOutput(NEW_LINKS, link)
 
 
 class SpreadNewLinks(beam.PTransform):
@@ -405,7 +401,8 @@ class SpreadNewLinks(beam.PTransform):
     lookup each, new ones a whole reading. Left to chance, one local worker may get 38 of 69 new
     images and read on alone at the end. The new links cross a shuffle of their own and the two
     streams are joined, so each worker's share holds an even part of both (DirectRunner: dealt
-    round-robin; on Dataflow the shuffle spreads them). Only links cross, never image bytes.
+    round-robin; on Dataflow the shuffle spreads them). Only links cross, never image bytes. The
+    store's link records are listed once per job and reach the workers as a side input.
     """
 
     def __init__(self, config: StoreConfig):
@@ -413,7 +410,11 @@ class SpreadNewLinks(beam.PTransform):
         self.config = config
 
     def expand(self, links):
-        sorted_links = links | 'KnownOrNew' >> beam.ParDo(SortLinksFn(self.config)).with_outputs(NEW_LINKS, main='known')
+        known = (links.pipeline
+                 | 'StoreRoot' >> beam.Create([self.config])
+                 | 'ListLinkRecords' >> beam.Map(list_fetched_links))
+        sorted_links = links | 'KnownOrNew' >> beam.FlatMap(sort_link, beam.pvalue.AsSingleton(known)).with_outputs(
+            NEW_LINKS, main='known')
         new = sorted_links[NEW_LINKS] | 'ShuffleNewLinks' >> beam.Reshuffle()
         return (sorted_links['known'], new) | 'AllLinks' >> beam.Flatten()
 
