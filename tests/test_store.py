@@ -170,7 +170,8 @@ def sort_links(config, links):
     from apache_beam.pvalue import TaggedOutput
     from transforms.store import list_fetched_links, sort_link
     known = list_fetched_links(config)
-    return [(o.tag, o.value) if isinstance(o, TaggedOutput) else ('known', o) for link in links for o in sort_link(link, known)]
+    return [(o.tag, o.value) if isinstance(o, TaggedOutput) else ('others', o)
+            for link in links for o in sort_link(link, known)]
 
 
 def test_links_the_store_has_fetched_are_known_and_the_rest_new(store):
@@ -179,19 +180,17 @@ def test_links_the_store_has_fetched_are_known_and_the_rest_new(store):
     save_reading(store)
     store.save_fetch(LinkRecord(known, SHA))
     config = StoreConfig(store.root, store.version)
-    assert sort_links(config, [known, new]) == [('known', known), (NEW_LINKS, new)]
-    other_version = StoreConfig(store.root, 'v' + 'f' * 16)  # e.g. a new OCR engine: every image is new
-    assert sort_links(other_version, [known, new]) == [(NEW_LINKS, known), (NEW_LINKS, new)]
+    assert sort_links(config, [known, new]) == [('others', known), (NEW_LINKS, new)]
+    other_version = StoreConfig(store.root, 'v' + 'f' * 16)  # a new OCR engine: all new, none spread
+    assert sort_links(other_version, [known, new]) == [('others', known), ('others', new)]
 
 
 def test_a_store_that_cannot_be_listed_only_loses_the_even_split(store, monkeypatch, caplog):
-    from transforms.store import NEW_LINKS
-
     def refuse(self):
         raise OSError('403 listing denied')
     monkeypatch.setattr(Store, 'fetched_links', refuse)
     assert sort_links(StoreConfig(store.root, store.version), ['https://cdn.example.com/a.jpg']) == \
-        [(NEW_LINKS, 'https://cdn.example.com/a.jpg')]
+        [('others', 'https://cdn.example.com/a.jpg')]  # the runner's own split
     assert "could not list the store's links: 403 listing denied" in caplog.text
 
 

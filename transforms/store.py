@@ -386,9 +386,10 @@ def list_fetched_links(config: StoreConfig) -> Optional[frozenset]:
 
 
 def sort_link(link: str, known: Optional[frozenset]):
-    """link -> itself when the store has fetched it before (its reading is probably there),
-    tagged NEW_LINKS when not."""
-    if known is not None and Store.link_key(link) in known:
+    """link -> tagged NEW_LINKS when the store has fetched other links before but not this one
+    (its reading is probably not there); else itself. With nothing known (a first night, a new
+    reading version) every link is new and the runner's own split is even enough: no shuffle."""
+    if known is None or Store.link_key(link) in known:
         yield link
     else:
         yield beam.pvalue.TaggedOutput(NEW_LINKS, link)
@@ -414,9 +415,9 @@ class SpreadNewLinks(beam.PTransform):
                  | 'StoreRoot' >> beam.Create([self.config])
                  | 'ListLinkRecords' >> beam.Map(list_fetched_links))
         sorted_links = links | 'KnownOrNew' >> beam.FlatMap(sort_link, beam.pvalue.AsSingleton(known)).with_outputs(
-            NEW_LINKS, main='known')
+            NEW_LINKS, main='others')
         new = sorted_links[NEW_LINKS] | 'ShuffleNewLinks' >> beam.Reshuffle()
-        return (sorted_links['known'], new) | 'AllLinks' >> beam.Flatten()
+        return (sorted_links['others'], new) | 'AllLinks' >> beam.Flatten()
 
 
 class SaveFn(beam.DoFn):
