@@ -48,7 +48,8 @@ def exit_fast_when_done() -> bool:
 
 
 def _exit_now() -> None:
-    """The last word of a local worker: atexit runs this first (it was registered last)."""
+    """The last word of a local worker: atexit runs it before the handlers registered earlier
+    (Beam's, gRPC's, logging's own shutdown), which it skips."""
     if getattr(sys, 'last_value', None) is not None:  # died of an uncaught exception: exit as Python would
         return
     logging.shutdown()
