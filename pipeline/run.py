@@ -133,12 +133,13 @@ def run(argv=None, test_pipeline=None) -> dict:
     started = time.time()
     pipeline = test_pipeline or beam.Pipeline(options=pipeline_options)
     runner = pipeline_options.view_as(StandardOptions).runner
-    watched = test_pipeline is None and runner in (None, 'DirectRunner', 'direct') and not options.quiet
+    local = test_pipeline is None and runner in (None, 'DirectRunner', 'direct')
+    watched = local and not options.quiet
+    multi_processing = local and pipeline_options.view_as(DirectOptions).direct_running_mode == 'multi_processing'
     with tempfile.TemporaryDirectory(prefix='specscan-progress-') as progress_folder:
         pipeline | 'Specscan' >> Specscan(config, progress_folder if watched else None)
-        with watch_progress(options, progress_folder, enabled=watched), worker_exit.for_local_workers(
-                direct_multi_processing=test_pipeline is None and runner in (None, 'DirectRunner', 'direct')
-                and pipeline_options.view_as(DirectOptions).direct_running_mode == 'multi_processing'):
+        with watch_progress(options, progress_folder, enabled=watched), \
+                worker_exit.for_local_workers(direct_multi_processing=multi_processing):
             result = pipeline.run()
             state = result.wait_until_finish()
     # A Flex Template launcher only writes the job graph (template_location; no job yet), and other

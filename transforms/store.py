@@ -248,7 +248,7 @@ class Store:
         return FileSystems.join(self.root, self.version, sha256[:2], f'{sha256}.{kind}.json')
 
     def link_path(self, link: str) -> str:
-        name = hashlib.sha256(link.encode('utf-8')).hexdigest()
+        name = link_name(link)
         return FileSystems.join(self.root, LINKS_DIR, name[:2], f'{name}.json')
 
     def save(self, kind: str, sha256: str, record) -> None:
@@ -312,12 +312,12 @@ class Store:
         if not FileSystems.match([version_entries], limits=[1])[0].metadata_list:
             return None
         records = FileSystems.match([FileSystems.join(self.root, LINKS_DIR, '*', '*.json')])[0].metadata_list
-        return frozenset(int(posixpath.basename(m.path)[:16], 16) for m in records)
+        return frozenset(name_key(posixpath.basename(m.path)) for m in records)
 
     @staticmethod
     def link_key(link: str) -> int:
         """A link's record name cut to 64 bits: a worker holds one small int per link it lists."""
-        return int(hashlib.sha256(link.encode('utf-8')).hexdigest()[:16], 16)
+        return name_key(link_name(link))
 
     def write_version_file(self, parts: dict) -> None:
         path = FileSystems.join(self.root, self.version, VERSION_FILE)
@@ -338,6 +338,16 @@ def decode(kind: str, value: dict):
 
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def link_name(link: str) -> str:
+    """The name of a link's record: the sha256 of the link."""
+    return sha256_of(link.encode('utf-8'))
+
+
+def name_key(name: str) -> int:
+    """A record name (or file name) cut to its first 64 bits."""
+    return int(name[:16], 16)
 
 
 # --- the Beam stages ----------------------------------------------------------------------------
