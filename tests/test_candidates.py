@@ -361,6 +361,24 @@ def test_the_texts_direction_speaks_for_a_dimension(priors, angle, axis):
     assert find(priors, [word], 'depth')[0].features.slanted == float(axis == 'slanted')
 
 
+@pytest.mark.parametrize('slanted_line, straight_line, angle, axis', [
+    (True, None, 0.0, 'slanted'),             # '17"' printed level by a chair's receding edge
+    (True, 'line_over', 0.0, 'level'),         # a width's line under it says more than a slant nearby
+    (True, 'line_beside', 0.0, 'level'),
+    (True, None, 90.0, 'sideways'),            # sideways text keeps its own direction
+    (False, None, 0.0, 'level'),
+])
+def test_level_text_by_a_slanted_line_alone_counts_as_slanted(priors, slanted_line, straight_line, angle, axis):
+    word = replace(word_at('17 in', 10, 10, 60, 60, angle=angle), line_slanted=slanted_line)
+    if straight_line:
+        word = replace(word, **{straight_line: True})
+    [depth] = find(priors, [word], 'depth')
+    [width] = find(priors, [word], 'width')
+    assert depth.features.slanted == float(axis == 'slanted')
+    assert depth.features.text_axis_agrees == float(axis == 'slanted')
+    assert width.features.text_axis_agrees == {'level': 1.0, 'slanted': 0.0, 'sideways': -1.0}[axis]
+
+
 def test_a_length_at_the_side_of_the_picture_speaks_for_height_above_or_below_for_width(priors):
     side, below = word_at('30 cm', 10, 290), word_at('50 cm', 380, 570)  # 800 x 600 picture
     for entity, sign in (('height', 1), ('width', -1)):

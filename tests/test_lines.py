@@ -21,9 +21,10 @@ def word(left, top, width=60, height=20, text='74cm'):
 
 
 def test_masks_keep_long_lines_and_drop_short_strokes():
-    vertical, horizontal = line_masks(drawing())
+    vertical, horizontal, slanted = line_masks(drawing())
     assert vertical[200, 100] and not vertical[45, 300]  # the tick is too short
     assert horizontal[300, 250] and not horizontal[200, 100]
+    assert not slanted.any()  # no stroke runs at a slant
 
 
 @pytest.mark.parametrize('box, expected', [
@@ -35,14 +36,36 @@ def test_masks_keep_long_lines_and_drop_short_strokes():
     ((200, 150), (False, False)),  # in open space, more than 1.5 letter heights from both lines
 ])
 def test_words_beside_or_under_lines(box, expected):
-    vertical, horizontal = line_masks(drawing())
-    assert beside_lines(word(*box), vertical, horizontal) == expected
+    assert beside_lines(word(*box), line_masks(drawing())) == expected + (False,)
+
+
+def perspective():
+    """A white 400 x 400 drawing of a receding edge: a 2 px line from (60, 340) to (200, 200),
+    45 degrees, and a short slanted stroke, 12 px, near (330, 60), like a letter's diagonal."""
+    import cv2
+    image = np.full((400, 400), 255, np.uint8)
+    cv2.line(image, (60, 340), (200, 200), 0, 2)
+    cv2.line(image, (330, 60), (338, 51), 0, 2)
+    return image
+
+
+@pytest.mark.parametrize('box, slanted', [
+    ((50, 240), True),    # level text left of the receding edge: a depth's place
+    ((150, 300), True),   # right of it
+    ((300, 80), False),   # by the short stroke only
+    ((250, 330), False),  # more than 1.5 letter heights away
+])
+def test_words_by_a_long_slanted_line_are_marked(box, slanted):
+    masks = line_masks(perspective())
+    assert not masks.vertical.any() and not masks.horizontal.any()
+    assert beside_lines(word(*box, width=40), masks) == (False, False, slanted)
 
 
 def test_mark_sets_the_flags_and_keeps_everything_else():
     words = (word(110, 180), word(220, 310, text='110cm'))
     marked = mark_dimension_lines(words, drawing())
-    assert [(w.line_beside, w.line_over) for w in marked] == [(True, False), (False, True)]
+    assert [(w.line_beside, w.line_over, w.line_slanted) for w in marked] == [(True, False, False),
+                                                                               (False, True, False)]
     assert [(w.text, w.left, w.top) for w in marked] == [(w.text, w.left, w.top) for w in words]
 
 

@@ -297,8 +297,15 @@ def _text_axis(angle: float) -> str:
 
 
 def _word_axis(word: OcrWord) -> str:
-    """The word's text axis; words recorded before angles were (vertical, angle 0) are vertical."""
-    return 'vertical' if word.vertical and not word.angle else _text_axis(word.angle)
+    """The word's text axis; words recorded before angles were (vertical, angle 0) are vertical.
+    Level text by a slanted line and by no straight one counts as slanted: perspective drawings
+    often print a depth level beside its receding edge (see transforms/lines.py)."""
+    if word.vertical and not word.angle:
+        return 'vertical'
+    axis = _text_axis(word.angle)
+    if axis == 'horizontal' and word.line_slanted and not (word.line_beside or word.line_over):
+        return 'slanted'
+    return axis
 
 
 def _text_axis_agrees(entity_name: str, axis: str) -> float:

@@ -126,6 +126,7 @@ class OcrWord:
     line_over: bool = False    # a long horizontal line runs above or below it
     angle: float = 0.0       # the direction its text runs, degrees counter-clockwise from left-to-right
                              # (90: printed bottom to top, -90: top to bottom; Tesseract's are all 0)
+    line_slanted: bool = False  # a long slanted line (a perspective drawing's depth) runs within reach
 
 
 @record
