@@ -374,6 +374,13 @@ def main(argv=None) -> int:
             scores = [result[key]['f1'] for result in results]
             print(f'{name} over {args.repeats} random deals of images to {args.folds} folds: '
                   + ', '.join(f'{s:.4f}' for s in scores) + f'; mean {np.mean(scores):.4f}')
+        print('numeric F1 per entity, mean over the same deals: ' + ', '.join(
+            f'{entity} {np.mean([result["numeric"]["per_entity"].get(entity, 0.0) for result in results]):.3f}'
+            for entity in sorted(results[0]['numeric']['per_entity'])))
+        for title, own in by_set(used)[:-1]:
+            scores = [evaluate(own, {label['index']: deal_predicted.get(label['index'], '') for label in own})
+                      ['numeric']['f1'] for deal_predicted, _ in deals]
+            print(f'{title} alone, numeric F1 over the same deals: mean {np.mean(scores):.4f}')
         for weighted in (False, True):
             results = [confidence_result(used, deal_confidences, weighted) for _, deal_confidences in deals]
             figures = {'ECE': [r['ece'] for r in results],

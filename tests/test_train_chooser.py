@@ -112,8 +112,14 @@ def test_two_sets_train_together_and_are_reported_apart(drawn_run, tmp_path, cap
     out = tmp_path / 'chooser.json'
     assert train_chooser.main(['--records', str(drawn_run / 'out'), '--labels', str(drawn_run / 'labels.csv'),
                                '--records', str(drawn_run / 'out'), '--labels', str(other),
-                               '--out', str(out), '--folds', '2', '--cv_predictions', str(tmp_path / 'cv')]) == 0
+                               '--out', str(out), '--folds', '2', '--cv_predictions', str(tmp_path / 'cv'),
+                               '--repeats', '2']) == 0
     printed = capsys.readouterr().out
+    # the random deals: each set's mean apart, and the mean per entity of both sets together
+    assert f'{drawn_run.name} alone, numeric F1 over the same deals: mean ' in printed
+    assert 'other alone, numeric F1 over the same deals: mean ' in printed
+    per_entity = next(line for line in printed.splitlines() if line.startswith('numeric F1 per entity, mean'))
+    assert {part.split()[0] for part in per_entity.split(': ', 1)[1].split(', ')} == {row['entity_name'] for row in labels}
     for name, path in ((drawn_run.name, drawn_run / 'labels.csv'), ('other', other)):
         with open(tmp_path / 'cv' / f'{name}.csv', newline='') as handle:
             written = list(csv.DictReader(handle))

@@ -5,7 +5,7 @@ Product drawings print the height beside a vertical dimension line and the width
 below a horizontal one ('110cm' under the desk, '74cm' at its side); the numbers alone do not
 say which is which. OpenCV finds long straight dark strokes by opening a local-contrast mask
 with a thin long kernel, each way; a word is marked when such a stroke runs alongside its box
-within one and a half letter heights. About 1.3 ms of CPU per dev image.
+within one and a half letter heights.
 
 On the dev rows, 18 of the 26 right height candidates stand beside a vertical line and 13 of
 the 73 wrong ones do; no right width candidate does (feature line_agrees in candidates.py).
@@ -16,7 +16,8 @@ not show. The probabilistic Hough transform finds long straight strokes of the s
 to 70 degrees; a word with one within reach is marked `line_slanted`, and candidates.py counts
 level text there as slanted. Cross-validated on dev + mix over 13 deals of images to folds
 (docs/accuracy.md) it raised the mean depth F1 from 0.580 to 0.595 and the mix-weighted F1 from
-0.801 to 0.806, for about 7 ms more CPU per dev image (bench/lines_bench.py).
+0.801 to 0.806. The three masks take about 14 ms of CPU per dev image, the slanted ones 10 of
+them (bench/lines_bench.py).
 """
 import math
 from dataclasses import replace
