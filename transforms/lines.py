@@ -14,9 +14,9 @@ Perspective drawings print the depth by a slanted line along the receding edge, 
 text ('17"' by a chair's seat, '40 cm' by a stand's base), which the text's own direction does
 not show. The probabilistic Hough transform finds long straight strokes of the same mask at 20
 to 70 degrees; a word with one within reach is marked `line_slanted`, and candidates.py counts
-level text there as slanted. Cross-validated on dev + mix over 13 deals of images to folds
-(docs/accuracy.md) it raised the mean depth F1 from 0.580 to 0.595 and the mix-weighted F1 from
-0.801 to 0.806. The three masks take about 14 ms of CPU per dev image, the slanted ones 10 of
+level text there as slanted. Cross-validated on dev + mix over 12 random deals of images to
+folds (docs/accuracy.md) it raised the mean depth F1 from 0.581 to 0.599 and the mix-weighted
+F1 from 0.801 to 0.807. The three masks take about 14 ms of CPU per dev image, the slanted ones 10 of
 them (bench/lines_bench.py).
 """
 import math
