@@ -20,16 +20,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from transforms.lines import MIN_LINE_SHARE, line_masks  # noqa: E402
+from transforms.lines import contrast_mask, line_masks, straight_lines  # noqa: E402
 
 
 def straight_masks(image: np.ndarray) -> tuple:
     """The vertical and horizontal masks as line_masks makes them, without the slanted lines."""
-    import cv2
-    contrast = cv2.adaptiveThreshold(image, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 15, 10)
-    length = max(20, round(MIN_LINE_SHARE * min(image.shape[:2])))
-    return (cv2.morphologyEx(contrast, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, length))),
-            cv2.morphologyEx(contrast, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1))))
+    return straight_lines(*contrast_mask(image))
 
 
 def grey(path: str, max_side: int) -> np.ndarray:

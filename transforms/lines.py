@@ -53,14 +53,25 @@ def _slanted_lines(contrast: np.ndarray, length: int) -> np.ndarray:
     return mask > 0
 
 
-def line_masks(image: np.ndarray) -> LineMasks:
-    """The long straight dark strokes of a grey image: vertical, horizontal and slanted."""
+def contrast_mask(image: np.ndarray) -> tuple:
+    """(the grey image's dark strokes against their surroundings, the shortest line length)."""
     import cv2
     contrast = cv2.adaptiveThreshold(image, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 15, 10)
-    length = max(20, round(MIN_LINE_SHARE * min(image.shape[:2])))
+    return contrast, max(20, round(MIN_LINE_SHARE * min(image.shape[:2])))
+
+
+def straight_lines(contrast: np.ndarray, length: int) -> tuple:
+    """(vertical, horizontal): the contrast mask opened with a thin kernel `length` long, each way."""
+    import cv2
     vertical = cv2.morphologyEx(contrast, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, length)))
     horizontal = cv2.morphologyEx(contrast, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1)))
-    return LineMasks(vertical > 0, horizontal > 0, _slanted_lines(contrast, length))
+    return vertical > 0, horizontal > 0
+
+
+def line_masks(image: np.ndarray) -> LineMasks:
+    """The long straight dark strokes of a grey image: vertical, horizontal and slanted."""
+    contrast, length = contrast_mask(image)
+    return LineMasks(*straight_lines(contrast, length), _slanted_lines(contrast, length))
 
 
 def beside_lines(word: OcrWord, masks: LineMasks) -> tuple:
