@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import NamedTuple, Optional, Sequence
 
+from transforms.lines import direction_of
 from transforms.priors import Priors
 from transforms.records import Candidate, OcrWord
 from transforms.units import (ENTITY_UNITS, METRIC_UNITS, TO_BASE_UNIT, Quantity, bare_numbers, find_quantities,
@@ -289,20 +290,13 @@ def _side_agrees(entity_name: str, centre_x: float, centre_y: float) -> float:
     return side if entity_name == 'height' else -side if entity_name == 'width' else 0.0
 
 
-def _text_axis(angle: float) -> str:
-    """'horizontal', 'vertical' or 'slanted' (a perspective drawing's depth) for a text direction."""
-    slope = abs(angle) % 180
-    slope = min(slope, 180 - slope)
-    return 'horizontal' if slope < 20 else 'vertical' if slope > 70 else 'slanted'
-
-
 def _word_axis(word: OcrWord) -> str:
     """The word's text axis; words recorded before angles were (vertical, angle 0) are vertical.
     Level text by a slanted line and by no straight one counts as slanted: perspective drawings
     often print a depth level beside its receding edge (see transforms/lines.py)."""
     if word.vertical and not word.angle:
         return 'vertical'
-    axis = _text_axis(word.angle)
+    axis = direction_of(word.angle)
     if axis == 'horizontal' and word.line_slanted and not (word.line_beside or word.line_over):
         return 'slanted'
     return axis

@@ -29,7 +29,7 @@ from transforms.records import OcrWord
 
 MIN_LINE_SHARE = 0.06  # a line is at least this share of the image's short side (and 20 px) long
 REACH = 1.5            # how far from a word, in its letter heights, a line may run
-SLANT_DEGREES = (20.0, 70.0)  # a slanted line's angle from the horizontal, as _text_axis has it
+LEVEL_BELOW, UPRIGHT_ABOVE = 20.0, 70.0  # degrees off level: a line or text between the two is slanted
 MAX_GAP = 3            # pixels a slanted stroke may break and still be one line (anti-aliased steps)
 
 
@@ -40,6 +40,14 @@ class LineMasks(NamedTuple):
     slanted: np.ndarray
 
 
+def direction_of(angle: float) -> str:
+    """'horizontal', 'vertical' or 'slanted' (a perspective drawing's depth) for a direction in
+    degrees, either way round: one rule for dimension lines here and for text in candidates.py."""
+    slope = abs(angle) % 180
+    slope = min(slope, 180 - slope)
+    return 'horizontal' if slope < LEVEL_BELOW else 'vertical' if slope > UPRIGHT_ABOVE else 'slanted'
+
+
 def _slanted_lines(contrast: np.ndarray, length: int) -> np.ndarray:
     """The mask of the contrast mask's straight segments at least `length` long, 20-70 degrees off level."""
     import cv2
@@ -47,8 +55,7 @@ def _slanted_lines(contrast: np.ndarray, length: int) -> np.ndarray:
     segments = cv2.HoughLinesP(contrast, 1, np.pi / 180, threshold=max(15, length // 2), minLineLength=length,
                                maxLineGap=MAX_GAP)
     for x1, y1, x2, y2 in (segments[:, 0] if segments is not None else ()):
-        angle = abs(math.degrees(math.atan2(int(y2) - int(y1), int(x2) - int(x1)))) % 180
-        if SLANT_DEGREES[0] <= min(angle, 180 - angle) <= SLANT_DEGREES[1]:
+        if direction_of(math.degrees(math.atan2(int(y2) - int(y1), int(x2) - int(x1)))) == 'slanted':
             cv2.line(mask, (int(x1), int(y1)), (int(x2), int(y2)), 255, 1)
     return mask > 0
 
