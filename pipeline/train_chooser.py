@@ -288,10 +288,15 @@ def by_set(labels: list) -> list:
         [('all sets', labels)]
 
 
+def evaluate_own(own: list, predicted: dict) -> dict:
+    """evaluate() on these rows alone, each with its prediction or a blank."""
+    return evaluate(own, {label['index']: predicted.get(label['index'], '') for label in own})
+
+
 def report(labels: list, predicted: dict) -> str:
     """format_result for each set's rows alone, then for all of them together."""
-    return '\n'.join(f'  {title}:\n' + _indent(format_result(evaluate(
-        own, {label['index']: predicted.get(label['index'], '') for label in own}))) for title, own in by_set(labels))
+    return '\n'.join(f'  {title}:\n' + _indent(format_result(evaluate_own(own, predicted)))
+                     for title, own in by_set(labels))
 
 
 def confidence_report(labels: list, confidences: dict) -> str:
@@ -378,8 +383,7 @@ def main(argv=None) -> int:
             f'{entity} {np.mean([result["numeric"]["per_entity"].get(entity, 0.0) for result in results]):.3f}'
             for entity in sorted(results[0]['numeric']['per_entity'])))
         for title, own in by_set(used)[:-1]:
-            scores = [evaluate(own, {label['index']: deal_predicted.get(label['index'], '') for label in own})
-                      ['numeric']['f1'] for deal_predicted, _ in deals]
+            scores = [evaluate_own(own, deal_predicted)['numeric']['f1'] for deal_predicted, _ in deals]
             print(f'{title} alone, numeric F1 over the same deals: mean {np.mean(scores):.4f}')
         for weighted in (False, True):
             results = [confidence_result(used, deal_confidences, weighted) for _, deal_confidences in deals]
