@@ -25,7 +25,8 @@ expected to do on images it has not seen. `--repeats N` adds N cross-validations
 dealt to folds at random: on some hundred rows one split's figure moves by about 0.005.
 
 It also fits the confidence calibration (transforms/confidence.py): per entity family, a Platt
-scaling of the out-of-fold best scores to whether the chosen value was right, and reports its
+scaling of the out-of-fold best scores (and whether the chosen value is printed in another unit
+too) to whether the chosen value was right, and reports its
 cross-validated calibration and operating points (each fold calibrated on the other folds'
 rows), per set and together, plain and mix-weighted.
 """
@@ -34,6 +35,7 @@ import csv
 import json
 import os
 import sys
+from typing import NamedTuple
 
 import numpy as np
 
@@ -41,7 +43,7 @@ from pipeline.evaluate import _same_numeric, confidence_result, evaluate, format
 from pipeline.summary import read_records
 from transforms.candidates import FEATURES, find_candidates
 from transforms.choose import CHOOSER_PATH, TreeModel, best_candidate, choose, threshold_for
-from transforms.confidence import FAMILIES, confidence_of, family_of, logit
+from transforms.confidence import FAMILIES, chosen_twin, confidence_of, family_of, logit
 from transforms.priors import load_priors
 from transforms.records import OcrWord
 from transforms.units import format_prediction
@@ -114,19 +116,20 @@ CALIBRATION_MIN_ROWS = 20
 
 
 def fit_calibration(labels: list, scores: dict) -> dict:
-    """{'method': 'platt', 'families': {family: {'slope', 'intercept', 'rows'}}}: for each family
-    of transforms.confidence.FAMILIES, a logistic regression of whether the row's chosen value
-    is right on the logit of its best score, fitted on the rows with a prediction (before
+    """{'method': 'platt', 'families': {family: {'slope', 'twin', 'intercept', 'rows'}}}: for each
+    family of transforms.confidence.FAMILIES, a logistic regression of whether the row's chosen
+    value is right on the logit of its best score and on whether it is printed in another unit
+    too (scores: index -> Chosen), fitted on the rows with a prediction (before
     abstention: more rows, the same curve). A family with too few rows, or rows all right or all
     wrong, is left out and falls back to '*' ('*' then fits on every row; the identity if even
     that cannot be fitted)."""
     from sklearn.linear_model import LogisticRegression
     by_family = {}
     for label in labels:
-        entity, score, prediction = scores[label['index']]
+        entity, score, prediction, twin = scores[label['index']]
         if prediction:
             right = _same_numeric(prediction, label['entity_value'])
-            by_family.setdefault(family_of(entity), []).append((logit(score), right))
+            by_family.setdefault(family_of(entity), []).append(((logit(score), float(twin)), right))
     every = [item for items in by_family.values() for item in items]
     families = {}
     for family in FAMILIES:
@@ -134,10 +137,11 @@ def fit_calibration(labels: list, scores: dict) -> dict:
         if family == '*' and not _fittable(items):
             items = every
         if _fittable(items):
-            fitted = LogisticRegression(C=CALIBRATION_C).fit([[z] for z, _ in items], [r for _, r in items])
-            families[family] = {'slope': round(float(fitted.coef_[0][0]), 6),
-                                'intercept': round(float(fitted.intercept_[0]), 6), 'rows': len(items)}
-    families.setdefault('*', {'slope': 1.0, 'intercept': 0.0, 'rows': 0})
+            fitted = LogisticRegression(C=CALIBRATION_C).fit([x for x, _ in items], [r for _, r in items])
+            slope, twin = (round(float(c), 6) for c in fitted.coef_[0])
+            families[family] = {'slope': slope, 'twin': twin, 'intercept': round(float(fitted.intercept_[0]), 6),
+                                'rows': len(items)}
+    families.setdefault('*', {'slope': 1.0, 'twin': 0.0, 'intercept': 0.0, 'rows': 0})
     return {'method': 'platt', 'families': families}
 
 
@@ -173,28 +177,36 @@ def _export_tree(tree, scale: float) -> dict:
             'value': (tree.value[:, 0, 0] * scale).tolist()}
 
 
+class Chosen(NamedTuple):
+    """What a chooser made of one row, before any abstention."""
+    entity: str
+    score: float        # the best candidate's
+    prediction: str
+    twin: bool = False  # the chosen value is printed in another unit too (transforms/confidence.py)
+
+
 def chosen(rows, model, priors) -> dict:
-    """index -> (entity, the best candidate's score, its prediction) with the given TreeModel
-    (None: the rule chooser), before any abstention."""
+    """index -> Chosen with the given TreeModel (None: the rule chooser)."""
     result = {}
     for label, _, scored in rows:
         prediction, candidates = choose(scored, label['entity_name'], label['group_id'], priors, model,
                                         abstain=False)
         best = best_candidate(candidates)  # the one choose took: the usual value only when alone
-        result[label['index']] = (label['entity_name'], best.score if best else 0.0, prediction)
+        result[label['index']] = Chosen(label['entity_name'], best.score if best else 0.0, prediction,
+                                        chosen_twin(candidates, prediction, scored))
     return result
 
 
 def abstained(scores: dict, thresholds: dict) -> dict:
     """index -> prediction, blank where the best score is below its entity's threshold."""
-    return {index: prediction if score >= threshold_for(thresholds, entity) else ''
-            for index, (entity, score, prediction) in scores.items()}
+    return {index: c.prediction if c.score >= threshold_for(thresholds, c.entity) else ''
+            for index, c in scores.items()}
 
 
 def predictions(rows, model, priors) -> dict:
     """index -> prediction as the pipeline makes it (the rule chooser never abstains)."""
     scores = chosen(rows, model, priors)
-    return abstained(scores, model.abstain_below) if model else {i: p for i, (_, _, p) in scores.items()}
+    return abstained(scores, model.abstain_below) if model else {i: c.prediction for i, c in scores.items()}
 
 
 def best_thresholds(labels: list, scores: dict) -> dict:
@@ -250,8 +262,7 @@ def splits_by_image(images, folds: int, seed=None) -> list:
 
 
 def out_of_fold(rows, priors, folds: int, seed=None) -> tuple:
-    """(index -> (entity, best score, prediction) from a model that never saw the row's image,
-    index -> its fold)."""
+    """(index -> Chosen by a model that never saw the row's image, index -> its fold)."""
     scores, fold_of = {}, {}
     for k, (train_at, test_at) in enumerate(splits_by_image([link for _, link, _ in rows], folds, seed)):
         model = train([rows[i] for i in train_at], priors)
@@ -273,9 +284,9 @@ def cross_validated(rows, priors, folds: int, seed=None, oof=None) -> tuple:
         calibration = fit_calibration(others, scores)
         for index, prediction in abstained(scores, thresholds).items():
             if fold_of[index] == k:
-                entity, score, _ = scores[index]
+                c = scores[index]
                 predicted[index] = prediction
-                confidences[index] = (prediction, confidence_of(calibration, entity, score, prediction))
+                confidences[index] = (prediction, confidence_of(calibration, c.entity, c.score, prediction, c.twin))
     return predicted, confidences
 
 

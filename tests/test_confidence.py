@@ -9,13 +9,13 @@ from pipeline import train_chooser
 from pipeline.evaluate import confidence_result, expected_calibration_error, main as evaluate_main
 from transforms.candidates import find_candidates
 from transforms.choose import choose, load_model
-from transforms.confidence import calibrate, family_of, logit, row_confidence
+from transforms.confidence import calibrate, chosen_twin, family_of, logit, row_confidence
 from transforms.predict import ChooseConfig, ChooseFn
 from transforms.priors import load_priors
 from transforms.records import EMBEDDING, FACTS, FAILED, OCR, ROWS, ImageFacts, OcrResult, OcrWord, Row
 from transforms.row_candidates import FindCandidatesFn
 
-CALIBRATION = {'method': 'platt', 'families': {'height_width': {'slope': 1.0, 'intercept': -2.0},
+CALIBRATION = {'method': 'platt', 'families': {'height_width': {'slope': 1.0, 'intercept': -2.0, 'twin': -1.0},
                                                '*': {'slope': 2.0, 'intercept': 0.0}}}
 
 
@@ -44,6 +44,14 @@ def test_each_family_has_its_own_curve():
     assert calibrate(CALIBRATION, 'height', 0.8) == pytest.approx(1 / (1 + math.exp(-(z - 2.0))))
     assert calibrate(CALIBRATION, 'item_weight', 0.8) == pytest.approx(1 / (1 + math.exp(-2 * z)))
     assert calibrate(CALIBRATION, 'height', 0.8) < 0.8 < calibrate(CALIBRATION, 'item_weight', 0.8)
+
+
+def test_a_value_printed_in_another_unit_too_moves_by_its_familys_twin_coefficient():
+    z = logit(0.8)
+    assert calibrate(CALIBRATION, 'width', 0.8, twin=True) == pytest.approx(1 / (1 + math.exp(-(z - 2.0 - 1.0))))
+    assert calibrate(CALIBRATION, 'width', 0.8, twin=True) < calibrate(CALIBRATION, 'width', 0.8)
+    # a calibration from before the twin input has no such coefficient: the flag changes nothing
+    assert calibrate(CALIBRATION, 'voltage', 0.8, twin=True) == calibrate(CALIBRATION, 'voltage', 0.8)
 
 
 def test_calibration_is_monotone_and_stays_a_probability():
@@ -79,9 +87,21 @@ def test_rule_chooser_gets_the_models_confidence_in_the_candidate_it_took(priors
     prediction, candidates = choose(scored, 'voltage', '7', priors, None)
     rule = [c for c in candidates if c.allowed][0]
     assert rule.score > 1.0  # a rule score, not a probability
-    confidence = row_confidence(candidates, prediction, 'voltage', model, scored)
+    confidence = row_confidence(candidates, prediction, 'voltage', model, scored, rescore=True)
     assert confidence == round(calibrate(model.calibration, 'voltage', model.probability(scored[0].features)), 4)
     assert 0.0 < confidence < 1.0
+
+
+def test_the_confidence_knows_when_the_chosen_value_is_printed_in_another_unit_too(priors):
+    model = load_model()
+    for words, twin in ((['Net', 'Wt', '500', 'g', '(17.6', 'oz)'], True), (['Net', 'Wt', '500', 'g'], False)):
+        scored = find_candidates(line_words(words), 'item_weight', '7', 800, 600, priors)
+        prediction, candidates = choose(scored, 'item_weight', '7', priors, model)
+        best = max((c for c in candidates if c.allowed), key=lambda c: c.score)
+        assert chosen_twin(candidates, prediction, scored) is twin
+        assert row_confidence(candidates, prediction, 'item_weight', model, scored) == \
+            round(calibrate(model.calibration, 'item_weight', best.score, twin), 4)
+    assert not chosen_twin(candidates, '', scored)
 
 
 # --- fitting it (make train) ---
@@ -97,7 +117,7 @@ def synthetic(rate_by_family: dict, n: int = 200, seed: int = 0):
             score = 0.9 if i % 2 else 0.2
             right = rng.random() < (rate if score == 0.9 else rate / 4)
             labels.append({'index': index, 'entity_name': entity, 'entity_value': '5.0 gram' if right else '7.0 gram'})
-            scores[index] = (entity, score, '5.0 gram')
+            scores[index] = train_chooser.Chosen(entity, score, '5.0 gram')
     return labels, scores
 
 
@@ -111,6 +131,23 @@ def test_fit_calibration_learns_each_familys_own_rate():
     assert calibrate(calibration, 'item_weight', 0.2) == pytest.approx(0.225, abs=0.07)
 
 
+def test_fit_calibration_learns_what_a_twin_in_another_unit_costs():
+    """Rows scored alike, the ones printed in two units right half as often: the catalogue's
+    pick of a unit, which the score does not know."""
+    rng = np.random.default_rng(1)
+    labels, scores = [], {}
+    for i in range(800):
+        twin = bool(i % 2)
+        right = rng.random() < (0.45 if twin else 0.9)
+        labels.append({'index': str(i), 'entity_name': 'item_weight',
+                       'entity_value': '5.0 gram' if right else '7.0 gram'})
+        scores[str(i)] = train_chooser.Chosen('item_weight', 0.9 if i % 4 < 2 else 0.6, '5.0 gram', twin)
+    calibration = train_chooser.fit_calibration(labels, scores)
+    assert calibration['families']['*']['twin'] < -1.0
+    assert calibrate(calibration, 'item_weight', 0.9, twin=True) == pytest.approx(0.45, abs=0.07)
+    assert calibrate(calibration, 'item_weight', 0.9) == pytest.approx(0.9, abs=0.05)
+
+
 def test_a_family_with_too_few_rows_falls_back_to_every_other_entity():
     labels, scores = synthetic({'item_weight': 0.8}, n=200)
     few, few_scores = synthetic({'width': 0.1}, n=train_chooser.CALIBRATION_MIN_ROWS - 2)
@@ -119,7 +156,7 @@ def test_a_family_with_too_few_rows_falls_back_to_every_other_entity():
     assert calibrate(calibration, 'width', 0.9) == calibrate(calibration, 'item_weight', 0.9)
     all_right = [dict(label, entity_value='5.0 gram') for label in labels]
     assert train_chooser.fit_calibration(all_right, scores)['families'] == {
-        '*': {'slope': 1.0, 'intercept': 0.0, 'rows': 0}}  # nothing to fit: the score itself
+        '*': {'slope': 1.0, 'twin': 0.0, 'intercept': 0.0, 'rows': 0}}  # nothing to fit: the score itself
 
 
 def test_a_blank_label_makes_the_prediction_wrong_in_the_fit():

@@ -144,6 +144,7 @@ def test_abstention_thresholds_blank_the_unsure_rows_and_are_picked_for_mix_weig
                                                    ('item_weight', '2.0 gram'), ('item_weight', '3.0 gram')])]
     scores = {'0': ('width', 0.9, '1.0 inch'), '1': ('width', 0.2, '5.0 inch'), '2': ('width', 0.3, '6.0 inch'),
               '3': ('item_weight', 0.25, '2.0 gram'), '4': ('item_weight', 0.1, '3.0 gram')}
+    scores = {index: train_chooser.Chosen(*chosen) for index, chosen in scores.items()}
     assert train_chooser.abstained(scores, {'*': 0.22}) == {'0': '1.0 inch', '1': '', '2': '6.0 inch',
                                                            '3': '2.0 gram', '4': ''}
     assert train_chooser.abstained(scores, {'*': 0.0, 'width': 0.5})['2'] == ''
@@ -163,6 +164,7 @@ def test_the_threshold_for_every_entity_is_picked_on_the_sets_that_mark_values_n
               {'index': 'mix:2', 'set': 'mix', 'entity_name': 'item_weight', 'entity_value': '4.0 gram'}]
     scores = {'dev:1': ('item_weight', 0.1, '2.0 gram'), 'dev:2': ('item_weight', 0.15, '3.0 gram'),
               'mix:1': ('item_weight', 0.2, '9.0 gram'), 'mix:2': ('item_weight', 0.8, '4.0 gram')}
+    scores = {index: train_chooser.Chosen(*chosen) for index, chosen in scores.items()}
     thresholds = train_chooser.best_thresholds(labels, scores)
     assert 0.2 < thresholds['*'] <= 0.8  # both dev rows lost, the unprinted mix row left blank
     dev_only = [label for label in labels if label['set'] == 'dev']

@@ -9,6 +9,13 @@ scores of the cross-validated chooser, one Platt scaling (a logistic regression 
 per family in FAMILIES, and ships the slopes and intercepts in chooser.json ('calibration').
 Here they are applied with plain Python, so workers need no scikit-learn.
 
+The regression has one more input: whether the chosen value is printed a second time in another
+unit ('15.7 in / 40 cm'). The chooser's score says the measure is right; which of its two units
+a catalogue lists is far less certain (dev's labels took the metric one 45 times and the other
+32 for weights and volumes, the inch 25 times and the centimetre 13 for lengths; the chooser's
+pick was right on 59% of such rows, 86% of the others, cross-validated), so such a row is less
+sure than its score. Its coefficient is 'twin' (0 in a chooser.json from before it).
+
 A row without a prediction has confidence 0. With the rule chooser the confidence is the
 learned model's calibrated probability of the candidate the rules took.
 """
@@ -35,43 +42,60 @@ def logit(probability: float) -> float:
     return math.log(p / (1.0 - p))
 
 
-def calibrate(calibration: Optional[dict], entity_name: str, score: float) -> float:
-    """The confidence of a chosen value with this chooser score. calibration: chooser.json's
-    {'families': {family: {'slope': a, 'intercept': b}}}; without one, the score itself."""
+def calibrate(calibration: Optional[dict], entity_name: str, score: float, twin: bool = False) -> float:
+    """The confidence of a chosen value with this chooser score, printed in another unit too or
+    not (twin). calibration: chooser.json's {'families': {family: {'slope': a, 'intercept': b,
+    'twin': c}}}; without one, the score itself."""
     if not calibration:
         return min(max(score, 0.0), 1.0)
     families = calibration['families']
     platt = families.get(family_of(entity_name)) or families['*']
-    z = platt['slope'] * logit(score) + platt['intercept']
+    z = platt['slope'] * logit(score) + platt['intercept'] + platt.get('twin', 0.0) * float(twin)
     return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
 
-def chosen_score(candidates: Sequence, prediction: str, model, scored: Sequence = ()) -> float:
-    """The learned model's score of the candidate that gave the prediction (0 without one).
-    choose() took the best allowed, plausible candidate (or appended the usual value): with the
-    learned chooser its score is already the model's; with the rules (model scores absent) the
-    candidate's features in `scored` are scored by the model here."""
+def _chosen_position(candidates: Sequence, prediction: str) -> Optional[int]:
+    """Where the candidate that gave the prediction stands: choose() took the best allowed,
+    plausible candidate, or appended the usual value (None without a prediction)."""
     from transforms.choose import best_candidate
     best = best_candidate(candidates) if prediction else None
-    if best is None:
+    return None if best is None else list(candidates).index(best)
+
+
+def chosen_score(candidates: Sequence, prediction: str, model, scored: Sequence = (), rescore: bool = False) -> float:
+    """The learned model's score of the candidate that gave the prediction (0 without one).
+    With the learned chooser its score is already the model's; with the rules (rescore) the
+    candidate's features in `scored` are scored by the model here."""
+    position = _chosen_position(candidates, prediction)
+    if position is None:
         return 0.0
+    best = candidates[position]
     if best.group == 'usual':
         return model.usual_value_score
-    position = list(candidates).index(best)
-    if scored and position < len(scored):
+    if rescore and position < len(scored):
         return model.probability(scored[position].features)
     return best.score
 
 
-def confidence_of(calibration: Optional[dict], entity_name: str, score: float, prediction: str) -> float:
+def chosen_twin(candidates: Sequence, prediction: str, scored: Sequence) -> bool:
+    """Whether the candidate that gave the prediction is printed in another unit too (its
+    features in `scored`, which choose()'s candidates follow one for one)."""
+    position = _chosen_position(candidates, prediction)
+    return position is not None and position < len(scored) and scored[position].features.has_twin_in_other_unit > 0
+
+
+def confidence_of(calibration: Optional[dict], entity_name: str, score: float, prediction: str,
+                  twin: bool = False) -> float:
     """What a row's confidence is, in the job and in train_chooser's cross-validation alike: its
     chosen score calibrated and rounded to 4 decimals, 0 when the row has no prediction."""
-    return round(calibrate(calibration, entity_name, score), 4) if prediction else 0.0
+    return round(calibrate(calibration, entity_name, score, twin), 4) if prediction else 0.0
 
 
-def row_confidence(candidates: Sequence, prediction: str, entity_name: str, model, scored: Sequence = ()) -> float:
-    """The calibrated confidence of a row's prediction (0 when blank or without a model)."""
+def row_confidence(candidates: Sequence, prediction: str, entity_name: str, model, scored: Sequence = (),
+                   rescore: bool = False) -> float:
+    """The calibrated confidence of a row's prediction (0 when blank or without a model); scored:
+    the row's candidates with their features, rescore: the rules chose (see chosen_score)."""
     if not prediction or model is None:
         return 0.0
-    return confidence_of(model.calibration, entity_name, chosen_score(candidates, prediction, model, scored),
-                         prediction)
+    return confidence_of(model.calibration, entity_name, chosen_score(candidates, prediction, model, scored, rescore),
+                         prediction, chosen_twin(candidates, prediction, scored))

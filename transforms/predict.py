@@ -62,8 +62,8 @@ class ChooseFn(beam.DoFn):
             failure = Failure.from_error('choose', error)
             yield dataclasses.replace(result, failure_stage=failure.stage, failure_reason=failure.reason)
             return
-        confidence = row_confidence(candidates, prediction, result.entity_name, self.confidence_model,
-                                    scored if self.model is None else ())
+        confidence = row_confidence(candidates, prediction, result.entity_name, self.confidence_model, scored,
+                                    rescore=self.model is None)
         kept = prediction if confidence >= self.config.min_confidence else ''
         (self.predicted if kept else self.held_back if prediction else self.no_candidate).inc()
         yield dataclasses.replace(result, prediction=kept, confidence=confidence, chosen=prediction,
