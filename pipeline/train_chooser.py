@@ -42,8 +42,8 @@ import numpy as np
 from pipeline.evaluate import _same_numeric, confidence_result, evaluate, format_confidence, format_result, read_labels
 from pipeline.summary import read_records
 from transforms.candidates import FEATURES, find_candidates
-from transforms.choose import CHOOSER_PATH, TreeModel, best_candidate, choose, threshold_for
-from transforms.confidence import FAMILIES, chosen_twin, confidence_of, family_of, logit
+from transforms.choose import CHOOSER_PATH, TreeModel, choose, threshold_for
+from transforms.confidence import FAMILIES, chosen_position, chosen_twin, confidence_of, family_of, logit
 from transforms.priors import load_priors
 from transforms.records import OcrWord
 from transforms.units import format_prediction
@@ -191,9 +191,9 @@ def chosen(rows, model, priors) -> dict:
     for label, _, scored in rows:
         prediction, candidates = choose(scored, label['entity_name'], label['group_id'], priors, model,
                                         abstain=False)
-        best = best_candidate(candidates)  # the one choose took: the usual value only when alone
-        result[label['index']] = Chosen(label['entity_name'], best.score if best else 0.0, prediction,
-                                        chosen_twin(candidates, prediction, scored))
+        position = chosen_position(candidates, prediction)  # the usual value only when alone
+        score = candidates[position].score if position is not None else 0.0
+        result[label['index']] = Chosen(label['entity_name'], score, prediction, chosen_twin(position, scored))
     return result
 
 

@@ -9,7 +9,7 @@ from pipeline import train_chooser
 from pipeline.evaluate import confidence_result, expected_calibration_error, main as evaluate_main
 from transforms.candidates import find_candidates
 from transforms.choose import choose, load_model
-from transforms.confidence import calibrate, chosen_twin, family_of, logit, row_confidence
+from transforms.confidence import calibrate, chosen_position, chosen_twin, family_of, logit, row_confidence
 from transforms.predict import ChooseConfig, ChooseFn
 from transforms.priors import load_priors
 from transforms.records import EMBEDDING, FACTS, FAILED, OCR, ROWS, ImageFacts, OcrResult, OcrWord, Row
@@ -98,10 +98,10 @@ def test_the_confidence_knows_when_the_chosen_value_is_printed_in_another_unit_t
         scored = find_candidates(line_words(words), 'item_weight', '7', 800, 600, priors)
         prediction, candidates = choose(scored, 'item_weight', '7', priors, model)
         best = max((c for c in candidates if c.allowed), key=lambda c: c.score)
-        assert chosen_twin(candidates, prediction, scored) is twin
+        assert chosen_twin(chosen_position(candidates, prediction), scored) is twin
         assert row_confidence(candidates, prediction, 'item_weight', model, scored) == \
             round(calibrate(model.calibration, 'item_weight', best.score, twin), 4)
-    assert not chosen_twin(candidates, '', scored)
+    assert not chosen_twin(chosen_position(candidates, ''), scored)
 
 
 # --- fitting it (make train) ---

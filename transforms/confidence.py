@@ -54,7 +54,7 @@ def calibrate(calibration: Optional[dict], entity_name: str, score: float, twin:
     return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
 
-def _chosen_position(candidates: Sequence, prediction: str) -> Optional[int]:
+def chosen_position(candidates: Sequence, prediction: str) -> Optional[int]:
     """Where the candidate that gave the prediction stands: choose() took the best allowed,
     plausible candidate, or appended the usual value (None without a prediction)."""
     from transforms.choose import best_candidate
@@ -62,11 +62,11 @@ def _chosen_position(candidates: Sequence, prediction: str) -> Optional[int]:
     return None if best is None else list(candidates).index(best)
 
 
-def chosen_score(candidates: Sequence, prediction: str, model, scored: Sequence = (), rescore: bool = False) -> float:
-    """The learned model's score of the candidate that gave the prediction (0 without one).
-    With the learned chooser its score is already the model's; with the rules (rescore) the
+def chosen_score(candidates: Sequence, position: Optional[int], model, scored: Sequence = (),
+                 rescore: bool = False) -> float:
+    """The learned model's score of the chosen candidate, at `position` (0 without one). With
+    the learned chooser its score is already the model's; with the rules (rescore) the
     candidate's features in `scored` are scored by the model here."""
-    position = _chosen_position(candidates, prediction)
     if position is None:
         return 0.0
     best = candidates[position]
@@ -77,10 +77,9 @@ def chosen_score(candidates: Sequence, prediction: str, model, scored: Sequence 
     return best.score
 
 
-def chosen_twin(candidates: Sequence, prediction: str, scored: Sequence) -> bool:
-    """Whether the candidate that gave the prediction is printed in another unit too (its
-    features in `scored`, which choose()'s candidates follow one for one)."""
-    position = _chosen_position(candidates, prediction)
+def chosen_twin(position: Optional[int], scored: Sequence) -> bool:
+    """Whether the chosen candidate, at `position`, is printed in another unit too (its features
+    in `scored`, which choose()'s candidates follow one for one; the usual value comes after)."""
     return position is not None and position < len(scored) and scored[position].features.has_twin_in_other_unit > 0
 
 
@@ -97,5 +96,6 @@ def row_confidence(candidates: Sequence, prediction: str, entity_name: str, mode
     the row's candidates with their features, rescore: the rules chose (see chosen_score)."""
     if not prediction or model is None:
         return 0.0
-    return confidence_of(model.calibration, entity_name, chosen_score(candidates, prediction, model, scored, rescore),
-                         prediction, chosen_twin(candidates, prediction, scored))
+    position = chosen_position(candidates, prediction)
+    return confidence_of(model.calibration, entity_name, chosen_score(candidates, position, model, scored, rescore),
+                         prediction, chosen_twin(position, scored))
