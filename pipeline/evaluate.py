@@ -1,7 +1,7 @@
 """F1 of predictions.csv against labels, by the 2024 challenge's rules.
 
     python -m pipeline.evaluate --labels labels.csv --predictions out/predictions.csv [--json] \
-        [--confidence out/confidence.csv]
+        [--confidence out/confidence.csv] [--intervals 1000]
 
 It follows ../shared/tools/score.py, the reference scorer, rule for rule (a test checks the
 two agree): 'exact' compares strings as written (the official rule); 'numeric' compares
@@ -19,6 +19,11 @@ prediction) at confidence >= 0.5, 0.7 and 0.9, the coverage reached at precision
 rows with a prediction, in 10 equal-width bins of confidence, the row-weighted mean gap between
 mean confidence and the share right), overall, per entity family and mix-weighted. A
 prediction is right as the numeric F1 counts it; one on a blank label is wrong.
+
+A few hundred labelled rows measure these figures only roughly: --intervals N also prints a 95%
+interval for each headline figure, from N resamples of the labels' images with replacement (the
+rows of one image stay together): how far the figure could move on another set of images like
+these, e.g. the hidden sets a target is checked on.
 """
 import argparse
 import csv
@@ -26,6 +31,8 @@ import json
 import os
 import sys
 from collections import defaultdict
+
+import numpy as np
 
 from transforms.confidence import FAMILIES, family_of
 from transforms.units import ALL_UNITS, ENTITY_UNITS, parse_value, same_value
@@ -256,6 +263,45 @@ def format_result(result: dict) -> str:
     return '\n'.join(lines)
 
 
+def headline_figures(labels: list, predictions: dict, chosen: dict = None) -> dict:
+    """The figures a target is set on: F1 (numeric, mix-weighted, per entity) and, given the
+    confidences, the ECE, the precision of the surest half and the coverage at precision 0.98."""
+    result = evaluate(labels, predictions)
+    figures = {'numeric F1': result['numeric']['f1'], 'mix-weighted F1': result['mix_weighted']['f1']}
+    figures.update((f'{entity} F1', f1) for entity, f1 in result['numeric']['per_entity'].items())
+    if chosen is not None:
+        confidence = confidence_result(labels, chosen)
+        half = confidence['precision_at_half']
+        figures.update({'ECE': confidence['ece'], 'precision of the surest half': half['precision'] if half else 0.0,
+                        'coverage at precision 0.98': confidence['at_precision'][0.98]['coverage']})
+    return figures
+
+
+def bootstrap_intervals(labels: list, predictions: dict, chosen: dict = None, resamples: int = 1000,
+                        level: float = 0.95, seed: int = 0) -> dict:
+    """figure -> (low, high): the percentile interval of headline_figures over `resamples` draws
+    of the labels' images with replacement. By image, not by row, because the rows of one image
+    are read from the same text and are right or wrong together."""
+    by_image = defaultdict(list)
+    for row in labels:
+        by_image[row.get('image_link') or row['index']].append(row)
+    images = list(by_image.values())
+    draws = defaultdict(list)
+    generator = np.random.default_rng(seed)
+    for _ in range(resamples):
+        drawn = [row for k in generator.integers(len(images), size=len(images)) for row in images[k]]
+        for name, value in headline_figures(drawn, predictions, chosen).items():
+            draws[name].append(value)
+    tail = (1 - level) / 2 * 100
+    return {name: tuple(round(float(x), 4) for x in np.percentile(values, [tail, 100 - tail]))
+            for name, values in draws.items()}
+
+
+def format_intervals(intervals: dict, resamples: int) -> str:
+    return '\n'.join([f'95% intervals over {resamples} resamples of the images:']
+                     + [f'  {name} {low:.4f}-{high:.4f}' for name, (low, high) in intervals.items()])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--labels', required=True, help='CSV with index, entity_name, entity_value.')
@@ -263,9 +309,15 @@ def main(argv=None) -> int:
     parser.add_argument('--confidence', help='The run\'s confidence.csv (default: the one beside --predictions, '
                                                  'if there is one): also report how far its confidences hold.')
     parser.add_argument('--json', action='store_true', help='Print the full result as JSON.')
+    parser.add_argument('--intervals', type=int, default=0, metavar='N',
+                        help='Also print a 95%% interval for each headline figure from N resamples of the '
+                             'images (1000 is plenty; 0, the default, prints none).')
     args = parser.parse_args(argv)
+    if args.intervals < 0:
+        parser.error('--intervals must be 0 or more')
     labels = read_labels(args.labels)
-    result = evaluate(labels, read_predictions(args.predictions))
+    predictions = read_predictions(args.predictions)
+    result = evaluate(labels, predictions)
     confidence_path = args.confidence or os.path.join(os.path.dirname(args.predictions), 'confidence.csv')
     if args.confidence or os.path.isfile(confidence_path):
         try:
@@ -275,6 +327,9 @@ def main(argv=None) -> int:
             return 2
         result['confidence'] = confidence_result(labels, chosen)
         result['confidence_mix_weighted'] = confidence_result(labels, chosen, weighted=True)
+    if args.intervals:
+        result['intervals'] = bootstrap_intervals(labels, predictions, chosen if 'confidence' in result else None,
+                                                  args.intervals)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
@@ -282,6 +337,8 @@ def main(argv=None) -> int:
     if 'confidence' in result:
         print(format_confidence(result['confidence'], f'confidence ({confidence_path})'))
         print(format_confidence(result['confidence_mix_weighted'], 'confidence, mix-weighted'))
+    if 'intervals' in result:
+        print(format_intervals(result['intervals'], args.intervals))
     return 0
 
 

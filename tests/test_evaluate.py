@@ -116,3 +116,61 @@ def test_printed_per_entity_line_names_only_real_entities(tmp_path, capsys):
     assert main(['--labels', str(tmp_path / 'labels.csv'), '--predictions', str(tmp_path / 'predictions.csv')]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith('per entity'))
     assert line == 'per entity (numeric F1): item_weight 1.000; unknown entity names: 2 rows ((blank), colour)'
+
+
+def images_of(rows_per_image, right_images, images):
+    """Labels and predictions for `images` images of `rows_per_image` item_weight rows each, the
+    rows of the first `right_images` images predicted right and the others wrong."""
+    labels, predictions = [], {}
+    for image in range(images):
+        for row in range(rows_per_image):
+            index = f'{image}-{row}'
+            labels.append({'index': index, 'image_link': f'https://example.com/{image}.jpg',
+                           'entity_name': 'item_weight', 'entity_value': '500.0 gram'})
+            predictions[index] = '500.0 gram' if image < right_images else '400.0 gram'
+    return labels, predictions
+
+
+def test_intervals_resample_whole_images_not_rows():
+    from pipeline.evaluate import bootstrap_intervals
+    # one image read right in all its 10 rows, one read wrong: drawn by image, a resample holds
+    # 0, 1 or 2 copies of the right image, so F1 is 0, 0.5 or 1; drawn by row it would stay near 0.5
+    labels, predictions = images_of(10, 1, 2)
+    assert bootstrap_intervals(labels, predictions, resamples=400)['numeric F1'] == (0.0, 1.0)
+
+
+def test_intervals_hold_the_figure_and_narrow_with_more_images():
+    from pipeline.evaluate import bootstrap_intervals
+    few = bootstrap_intervals(*images_of(1, 30, 40), resamples=400)['numeric F1']
+    many = bootstrap_intervals(*images_of(1, 300, 400), resamples=400)['numeric F1']
+    f1 = evaluate(*images_of(1, 300, 400))['numeric']['f1']  # 0.75 on both sets
+    assert few[0] < f1 < few[1] and many[0] < f1 < many[1]
+    assert (many[1] - many[0]) < 0.5 * (few[1] - few[0])  # ten times the images: about a third as wide
+
+
+def test_intervals_of_the_confidence_figures_are_reproducible(tmp_path, capsys):
+    from pipeline.evaluate import bootstrap_intervals, main
+    labels, predictions = images_of(1, 60, 80)
+    chosen = {index: (prediction, 0.9 if prediction == '500.0 gram' else 0.6)
+              for index, prediction in predictions.items()}
+    intervals = bootstrap_intervals(labels, predictions, chosen, resamples=300)
+    assert intervals == bootstrap_intervals(labels, predictions, chosen, resamples=300)
+    assert intervals['precision of the surest half'] == (1.0, 1.0)  # the right rows all rank first
+    assert intervals['coverage at precision 0.98'][0] < 0.75 < intervals['coverage at precision 0.98'][1]
+    with open(tmp_path / 'labels.csv', 'w', newline='') as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(labels[0]))
+        writer.writeheader()
+        writer.writerows(labels)
+    with open(tmp_path / 'confidence.csv', 'w', newline='') as handle:
+        handle.write('index,prediction,confidence\n' + ''.join(f'{i},{p},{c}\n' for i, (p, c) in chosen.items()))
+    (tmp_path / 'predictions.csv').write_text(
+        'index,prediction\n' + ''.join(f'{i},{p}\n' for i, p in predictions.items()))
+    assert main(['--labels', str(tmp_path / 'labels.csv'), '--predictions', str(tmp_path / 'predictions.csv'),
+                 '--intervals', '300']) == 0
+    out = capsys.readouterr().out.splitlines()
+    start = out.index('95% intervals over 300 resamples of the images:')
+    low, high = intervals['coverage at precision 0.98']
+    assert f'  coverage at precision 0.98 {low:.4f}-{high:.4f}' in out[start:]
+    with pytest.raises(SystemExit):
+        main(['--labels', str(tmp_path / 'labels.csv'), '--predictions', str(tmp_path / 'predictions.csv'),
+              '--intervals', '-1'])
