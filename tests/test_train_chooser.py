@@ -62,6 +62,11 @@ def test_training_writes_a_model_the_pipeline_can_load(drawn_run, capsys):
                                '--out', str(out), '--folds', '2']) == 0
     printed = capsys.readouterr().out
     assert 'learned chooser, 2 folds by image' in printed and 'rule chooser' in printed
+    # the cross-validated figures' intervals: from resamples of the images, around the figure itself
+    intervals = printed.split('95% intervals over 1000 resamples of the images:\n')[1].splitlines()
+    low, high = map(float, next(line for line in intervals if 'numeric F1' in line).split()[-1].split('-'))
+    figure = float(printed.split('learned chooser, 2 folds by image:')[1].split('numeric  F1 ')[1].split()[0])
+    assert low <= figure <= high
     model = TreeModel(json.loads(out.read_text()))
     assert model.trees and 0.0 <= model.probability([0.0] * len(FEATURES)) <= 1.0
 
