@@ -137,6 +137,28 @@ def test_writers_and_readers_of_one_entry_at_once_never_see_half_of_it(store):
     assert not glob.glob(os.path.join(store.root, '**', '*.tmp-*'), recursive=True)
 
 
+@pytest.mark.parametrize('missing', [FileNotFoundError, OSError])
+def test_an_entry_another_run_writes_while_it_is_looked_up_is_no_error(store, monkeypatch, missing):
+    """Two runs share a store: one's open finds no file, the other then writes it, and the check
+    that follows finds it there. Locally (FileNotFoundError) the entry was simply not there yet; an
+    object store's own 'no such object' error is checked, and the entry, whole by now, is read."""
+    from apache_beam.io.filesystems import FileSystems
+    real_open = FileSystems.open
+    written = []
+
+    def open_as_the_other_run_writes(path, *args, **kwargs):
+        if not written:
+            written.append(path)
+            save_reading(store)
+            raise missing(f'no such object: {path}')
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(FileSystems, 'open', open_as_the_other_run_writes)
+    reading, corrupt = store.recall(SHA)
+    assert corrupt == 0 and written
+    assert (reading is None) if missing is FileNotFoundError else (reading.words == WORDS)
+
+
 def test_link_records_round_trip_and_a_foreign_one_is_ignored(store):
     record = LinkRecord('https://cdn.example.com/a.jpg', SHA, '"e1"', 'Tue, 14 Nov 2023 22:13:20 GMT', 100.0)
     store.save_fetch(record)
@@ -354,6 +376,18 @@ def test_a_resumed_run_does_not_fetch_what_the_stopped_run_fetched(server, tmp_p
     assert resumed.source == 'store' and resumed.stored is not None and resumed.sha256 == first.sha256
     later = fetch_one(link, dataclasses.replace(config, trust_links_since=time.time() + 60))
     assert len(server.hits) == hits + 1 and later.stored is not None  # an older fetch is checked: a 304
+
+
+def test_a_store_that_cannot_be_read_costs_a_fetch_not_the_row(server, tmp_path, monkeypatch, caplog):
+    def unreadable(*args):
+        raise PermissionError('403 Forbidden')
+
+    monkeypatch.setattr(Store, 'last_fetch', unreadable)
+    monkeypatch.setattr(Store, 'recall', unreadable)
+    fetched = fetch_one(server.url('/img/unreadable.jpg'), StoreConfig(str(tmp_path / 'store'), 'v1'))
+    assert fetched.source == 'network' and fetched.stored is None and fetched.data
+    assert "could not read the store's record of" in caplog.text
+    assert "could not read the store's reading of" in caplog.text
 
 
 def test_a_failed_fetch_leaves_no_link_record(server, tmp_path):

@@ -158,16 +158,28 @@ class FetchImageFn(beam.DoFn):
         return FetchedImage(link, data, source, time.perf_counter() - started, sha256, reading)
 
     def _last_fetch(self, link: str, notes: 'FetchNotes') -> Optional[LinkRecord]:
+        """Best effort, like the cache: a store that cannot be read costs a full fetch, not the row."""
         if not self.store:
             return None
-        last, corrupt = self.store.last_fetch(link)
+        try:
+            last, corrupt = self.store.last_fetch(link)
+        except Exception as error:
+            logging.warning('specscan: could not read the store\'s record of %s, it is fetched: %s', link,
+                            str(error)[:300])
+            return None
         notes.corrupt += corrupt
         return last
 
     def _recall(self, sha256: str, notes: 'FetchNotes'):
-        """The image's stored reading, looked up once per fetch (a corrupt entry is counted once)."""
+        """The image's stored reading, looked up once per fetch (a corrupt entry is counted once);
+        None when the store cannot be read: the image is read again."""
         if sha256 not in notes.readings:
-            notes.readings[sha256], corrupt = self.store.recall(sha256)
+            try:
+                notes.readings[sha256], corrupt = self.store.recall(sha256)
+            except Exception as error:
+                logging.warning('specscan: could not read the store\'s reading of %s, it is read again: %s',
+                                sha256, str(error)[:300])
+                notes.readings[sha256], corrupt = None, 0
             notes.corrupt += corrupt
         return notes.readings[sha256]
 

@@ -221,12 +221,14 @@ def encode(kind: str, record) -> dict:
 def read_json(path: str) -> Optional[dict]:
     """A store file's JSON, None when there is no such file; CorruptEntry when it does not parse."""
     try:
-        with FileSystems.open(path) as handle:
-            text = handle.read()
-    except Exception:
+        text = _read_bytes(path)
+    except FileNotFoundError:
+        return None
+    except Exception:  # an object store says "no such object" in its own words
         if not FileSystems.exists(path):
             return None
-        raise
+        # another run sharing the store wrote it between the failed open and the check: it is whole now
+        text = _read_bytes(path)
     try:
         data = json.loads(text)
     except ValueError as error:
@@ -234,6 +236,11 @@ def read_json(path: str) -> Optional[dict]:
     if not isinstance(data, dict):
         raise CorruptEntry(f'{path}: not a JSON object')
     return data
+
+
+def _read_bytes(path: str) -> bytes:
+    with FileSystems.open(path) as handle:
+        return handle.read()
 
 
 class Store:
