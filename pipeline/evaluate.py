@@ -270,11 +270,15 @@ def headline_figures(labels: list, predictions: dict, chosen: dict = None) -> di
     figures = {'numeric F1': result['numeric']['f1'], 'mix-weighted F1': result['mix_weighted']['f1']}
     figures.update((f'{entity} F1', f1) for entity, f1 in result['numeric']['per_entity'].items())
     if chosen is not None:
-        confidence = confidence_result(labels, chosen)
-        half = confidence['precision_at_half']
-        figures.update({'ECE': confidence['ece'], 'precision of the surest half': half['precision'] if half else 0.0,
-                        'coverage at precision 0.98': confidence['at_precision'][0.98]['coverage']})
+        figures.update(confidence_targets(confidence_result(labels, chosen)))
     return figures
+
+
+def confidence_targets(confidence: dict) -> dict:
+    """The figures of a confidence_result that targets are set on."""
+    half = confidence['precision_at_half']
+    return {'ECE': confidence['ece'], 'precision on the surest half': half['precision'] if half else 0.0,
+            'coverage at precision 0.98': confidence['at_precision'][0.98]['coverage']}
 
 
 def bootstrap_intervals(labels: list, predictions: dict, chosen: dict = None, resamples: int = 1000,
@@ -318,6 +322,7 @@ def main(argv=None) -> int:
     labels = read_labels(args.labels)
     predictions = read_predictions(args.predictions)
     result = evaluate(labels, predictions)
+    chosen = None
     confidence_path = args.confidence or os.path.join(os.path.dirname(args.predictions), 'confidence.csv')
     if args.confidence or os.path.isfile(confidence_path):
         try:
@@ -328,8 +333,7 @@ def main(argv=None) -> int:
         result['confidence'] = confidence_result(labels, chosen)
         result['confidence_mix_weighted'] = confidence_result(labels, chosen, weighted=True)
     if args.intervals:
-        result['intervals'] = bootstrap_intervals(labels, predictions, chosen if 'confidence' in result else None,
-                                                  args.intervals)
+        result['intervals'] = bootstrap_intervals(labels, predictions, chosen, args.intervals)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0

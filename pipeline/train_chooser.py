@@ -41,8 +41,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pipeline.evaluate import (_same_numeric, bootstrap_intervals, confidence_result, evaluate, format_confidence,
-                               format_intervals, format_result, read_labels)
+from pipeline.evaluate import (_same_numeric, bootstrap_intervals, confidence_result, confidence_targets, evaluate,
+                               format_confidence, format_intervals, format_result, read_labels)
 from pipeline.summary import read_records
 from transforms.candidates import FEATURES, find_candidates
 from transforms.choose import CHOOSER_PATH, TreeModel, choose, threshold_for
@@ -406,10 +406,9 @@ def main(argv=None) -> int:
             scores = [evaluate_own(own, deal_predicted)['numeric']['f1'] for deal_predicted, _ in deals]
             print(f'{title} alone, numeric F1 over the same deals: mean {np.mean(scores):.4f}')
         for weighted in (False, True):
-            results = [confidence_result(used, deal_confidences, weighted) for _, deal_confidences in deals]
-            figures = {'ECE': [r['ece'] for r in results],
-                       'precision on the surest half': [r['precision_at_half']['precision'] for r in results],
-                       'coverage at precision 0.98': [r['at_precision'][0.98]['coverage'] for r in results]}
+            targets = [confidence_targets(confidence_result(used, deal_confidences, weighted))
+                       for _, deal_confidences in deals]
+            figures = {name: [t[name] for t in targets] for name in targets[0]}
             print(f'confidence{", mix-weighted" if weighted else ""}, same deals: ' + '; '.join(
                 f'{name} ' + ', '.join(f'{v:.4f}' for v in values) + f' (mean {np.mean(values):.4f})'
                 for name, values in figures.items()))

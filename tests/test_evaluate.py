@@ -155,7 +155,7 @@ def test_intervals_of_the_confidence_figures_are_reproducible(tmp_path, capsys):
               for index, prediction in predictions.items()}
     intervals = bootstrap_intervals(labels, predictions, chosen, resamples=300)
     assert intervals == bootstrap_intervals(labels, predictions, chosen, resamples=300)
-    assert intervals['precision of the surest half'] == (1.0, 1.0)  # the right rows all rank first
+    assert intervals['precision on the surest half'] == (1.0, 1.0)  # the right rows all rank first
     assert intervals['coverage at precision 0.98'][0] < 0.75 < intervals['coverage at precision 0.98'][1]
     with open(tmp_path / 'labels.csv', 'w', newline='') as handle:
         writer = csv.DictWriter(handle, fieldnames=list(labels[0]))
