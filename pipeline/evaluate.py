@@ -159,6 +159,19 @@ def expected_calibration_error(items) -> float:
         if total else 0.0
 
 
+def ece_by_chance(items, draws: int = 200, seed: int = 0) -> float:
+    """The ECE perfectly calibrated confidences would show on these rows by chance alone: the mean
+    ECE when each row's rightness is drawn with its own confidence as the probability. A few
+    hundred rows show 0.02-0.03 so: an ECE near that says no more than 'calibrated'."""
+    if not items:
+        return 0.0
+    generator = np.random.default_rng(seed)
+    confidences = np.array([confidence for confidence, _, _ in items])
+    return round(float(np.mean([expected_calibration_error(
+        zip(confidences, generator.random(len(items)) < confidences, (weight for _, _, weight in items)))
+        for _ in range(draws)])), 4)
+
+
 def precision_coverage_curve(items, total_weight: float) -> list:
     """[(threshold, coverage, precision)] for every distinct confidence, surest first: keeping
     the predictions with confidence >= threshold covers that share of all rows at that precision."""
@@ -201,7 +214,7 @@ def confidence_result(labels: list, chosen: dict, weighted: bool = False) -> dic
     half = next((p for p in curve if p[1] >= 0.5 - 1e-12), curve[-1] if curve else None)
     return {'predicted': len(items), 'coverage': round(curve[-1][1], 4) if curve else 0.0,
             'precision': round(curve[-1][2], 4) if curve else None,
-            'ece': expected_calibration_error(items),
+            'ece': expected_calibration_error(items), 'ece_by_chance': ece_by_chance(items),
             'ece_by_family': {family: expected_calibration_error(by_family[family])
                               for family in FAMILIES if by_family[family]},
             'at_confidence': at_level, 'at_precision': at_precision,
@@ -213,7 +226,8 @@ def format_confidence(result: dict, title: str = 'confidence') -> str:
     families = ', '.join(f'{"other entities" if f == "*" else f} {e:.4f}' for f, e in result['ece_by_family'].items())
     half = result['precision_at_half']
     lines = [f"{title}: {result['predicted']} predictions cover {result['coverage']:.1%} of rows at precision "
-             f"{result['precision'] or 0:.4f}; expected calibration error {result['ece']:.4f} ({families})",
+             f"{result['precision'] or 0:.4f}; expected calibration error {result['ece']:.4f} ({families}; "
+             f"calibrated confidences would show {result['ece_by_chance']:.4f} on these rows by chance)",
              '  ' + '; '.join(f"confidence >= {level}: precision "
                               + (f"{p['precision']:.4f}" if p['precision'] is not None else '-')
                               + f", coverage {p['coverage']:.1%}" for level, p in result['at_confidence'].items()),

@@ -13,6 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, WorkerOptions
 
 from transforms.annotations import AnnotateConfig
+from transforms.confidence import DEFAULT_TRUTH, TRUTHS
 from transforms.embed import EmbedConfig
 from transforms.fetch import FetchConfig
 from transforms.ocr import ENGINES, OcrConfig
@@ -91,6 +92,12 @@ class SpecscanOptions(PipelineOptions):
                             help='Leave a prediction blank in predictions.csv when its calibrated confidence (the '
                                  'probability that it is right, 0 to 1) is below this; it stays in '
                                  'confidence.csv. 0 keeps every prediction; docs/confidence.md says how to pick it.')
+        parser.add_argument('--confidence_truth', default=DEFAULT_TRUTH, choices=TRUTHS,
+                            help='What the confidence is the probability of: that the catalogue lists the value '
+                                 '(catalogue: the official metric\'s truth, where a length printed in two units '
+                                 'is right in one of them only) or that the picture prints it (printed: either '
+                                 'unit is right). The same prediction is less sure on the catalogue\'s truth; '
+                                 'docs/confidence.md has both calibrations\' figures.')
         parser.add_argument('--ocr_psm', type=int, default=11,
                             help='Tesseract page segmentation mode (11: sparse text, 3: automatic).')
         parser.add_argument('--ocr_max_side', type=int, default=4000,
@@ -175,7 +182,8 @@ def job_config(options: SpecscanOptions, trust_links_since: Optional[float] = No
         preprocess=preprocess, embed=embed, ocr=ocr,
         store=StoreConfig(store_root(o), version_of(version_parts(ocr, preprocess, embed)), trust_links_since),
         # with nothing read (--ocr_engine none) there is nothing to guess from either
-        choose=ChooseConfig(o.chooser, o.blank_when_unread or o.ocr_engine == 'none', o.min_confidence),
+        choose=ChooseConfig(o.chooser, o.blank_when_unread or o.ocr_engine == 'none', o.min_confidence,
+                            o.confidence_truth),
         annotate=AnnotateConfig(o.annotate_dir, o.ocr_max_side, o.max_image_pixels) if o.annotate_dir else None)
 
 

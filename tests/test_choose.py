@@ -201,6 +201,37 @@ def test_the_usual_value_is_the_groups_own_when_it_has_one():
         assert choose([], 'voltage', group_id, priors, None)[0] == expected
 
 
+@pytest.mark.parametrize('chooser', ['rules', 'learned'])
+def test_a_length_printed_in_centimetres_and_inches_is_written_in_inches(priors, chooser):
+    """The catalogue keeps the inch value of a length printed both ways; whichever twin scored
+    best, the prediction is the inch one (printed truth accepts either)."""
+    model = load_model() if chooser == 'learned' else None
+    for lines in ((['Width', ('40', 40), ('cm', 40)], ['(15.7', 'in)']), (['Width', '15.7', 'in'], [('40', 40), ('cm', 40)])):
+        prediction, candidates = choose(scored(priors, 'width', *lines), 'width', '7', priors, model)
+        assert value_and_unit(prediction) == (15.7, 'inch')
+    # the rules' pick was the larger centimetre value: only how it is written changed
+    assert best_candidate(choose(scored(priors, 'width', ['Width', ('40', 40), ('cm', 40)], ['(15.7', 'in)']),
+                                 'width', '7', priors, None)[1]).unit == 'centimetre'
+
+
+def test_a_length_without_an_inch_twin_keeps_its_unit(priors):
+    assert rules(priors, 'width', ['Width', ('40', 40), ('cm', 40)], ['(12', 'in)']) == (40.0, 'centimetre')
+    assert rules(priors, 'height', ['Height', ('40', 40), ('cm', 40)]) == (40.0, 'centimetre')
+
+
+def test_a_weight_printed_in_two_units_is_written_in_the_unit_its_group_labels_most():
+    """Group 'oz' labels weights in ounces, group 'g' mostly in grams; an unseen group keeps the
+    chosen unit."""
+    labels = ([{'group_id': 'oz', 'entity_name': 'item_weight', 'entity_value': '7.0 ounce'}] * 3
+              + [{'group_id': 'g', 'entity_name': 'item_weight', 'entity_value': '200.0 gram'}] * 3
+              + [{'group_id': 'g', 'entity_name': 'item_weight', 'entity_value': '1.0 ounce'}])
+    habits = Priors(build_priors(labels))
+    lines = (['Net', 'Wt', ('500', 40), ('g', 40)], ['(17.6', 'oz)'])
+    for group, expected in (('oz', (17.6, 'ounce')), ('g', (500.0, 'gram')), ('unseen', (500.0, 'gram'))):
+        read = find_candidates(words(*lines), 'item_weight', group, 800, 600, habits)
+        assert value_and_unit(choose(read, 'item_weight', group, habits, None)[0]) == expected
+
+
 def test_ounces_on_a_volume_row_are_fluid_ounces(priors):
     assert rules(priors, 'item_volume', ['12', 'oz']) == (12.0, 'fluid ounce')
     assert rules(priors, 'item_weight', ['12', 'oz']) == (12.0, 'ounce')

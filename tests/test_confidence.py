@@ -124,7 +124,7 @@ def synthetic(rate_by_family: dict, n: int = 200, seed: int = 0):
 def test_fit_calibration_learns_each_familys_own_rate():
     labels, scores = synthetic({'depth': 0.5, 'width': 0.75, 'item_weight': 0.9}, n=400)
     calibration = train_chooser.fit_calibration(labels, scores)
-    assert set(calibration['families']) == {'depth', 'height_width', '*'}
+    assert set(calibration['truths']['catalogue']['families']) == {'depth', 'height_width', '*'}
     assert calibrate(calibration, 'depth', 0.9) == pytest.approx(0.5, abs=0.07)
     assert calibrate(calibration, 'width', 0.9) == pytest.approx(0.75, abs=0.07)
     assert calibrate(calibration, 'item_weight', 0.9) == pytest.approx(0.9, abs=0.05)
@@ -143,7 +143,7 @@ def test_fit_calibration_learns_what_a_twin_in_another_unit_costs():
                        'entity_value': '5.0 gram' if right else '7.0 gram'})
         scores[str(i)] = train_chooser.Chosen('item_weight', 0.9 if i % 4 < 2 else 0.6, '5.0 gram', twin)
     calibration = train_chooser.fit_calibration(labels, scores)
-    assert calibration['families']['*']['twin'] < -1.0
+    assert calibration['truths']['catalogue']['families']['*']['twin'] < -1.0
     assert calibrate(calibration, 'item_weight', 0.9, twin=True) == pytest.approx(0.45, abs=0.07)
     assert calibrate(calibration, 'item_weight', 0.9) == pytest.approx(0.9, abs=0.05)
 
@@ -152,11 +152,42 @@ def test_a_family_with_too_few_rows_falls_back_to_every_other_entity():
     labels, scores = synthetic({'item_weight': 0.8}, n=200)
     few, few_scores = synthetic({'width': 0.1}, n=train_chooser.CALIBRATION_MIN_ROWS - 2)
     calibration = train_chooser.fit_calibration(labels + few, dict(scores, **few_scores))
-    assert 'height_width' not in calibration['families']
+    assert 'height_width' not in calibration['truths']['catalogue']['families']
     assert calibrate(calibration, 'width', 0.9) == calibrate(calibration, 'item_weight', 0.9)
     all_right = [dict(label, entity_value='5.0 gram') for label in labels]
-    assert train_chooser.fit_calibration(all_right, scores)['families'] == {
+    assert train_chooser.fit_calibration(all_right, scores)['truths']['catalogue']['families'] == {
         '*': {'slope': 1.0, 'twin': 0.0, 'intercept': 0.0, 'rows': 0}}  # nothing to fit: the score itself
+
+
+def test_each_truth_gets_its_own_curves_and_the_pooled_curve_fits_neither():
+    """The same score, right 55% of the time on the catalogue's labels and 95% on what the picture
+    prints (a length printed in two units, either right on printed truth): each truth's curve
+    finds its own rate, where one curve over both would sit near 0.75 and miss both by 0.2."""
+    catalogue, catalogue_scores = synthetic({'width': 0.55}, n=400, seed=2)
+    printed, printed_scores = synthetic({'width': 0.95}, n=400, seed=3)
+    labels = [dict(label, truth='catalogue') for label in catalogue] + \
+        [dict(label, index='p' + label['index'], truth='printed') for label in printed]
+    scores = dict(catalogue_scores, **{'p' + index: chosen for index, chosen in printed_scores.items()})
+    calibration = train_chooser.fit_calibration(labels, scores)
+    assert calibration['truths']['catalogue']['rows'] == calibration['truths']['printed']['rows'] == 400
+    assert calibrate(calibration, 'width', 0.9, truth='catalogue') == pytest.approx(0.55, abs=0.07)
+    assert calibrate(calibration, 'width', 0.9, truth='printed') == pytest.approx(0.95, abs=0.04)
+    assert calibrate(calibration, 'width', 0.9) == calibrate(calibration, 'width', 0.9, truth='catalogue')
+    pooled = train_chooser.fit_calibration([dict(label, truth='catalogue') for label in labels], scores)
+    assert calibrate(pooled, 'width', 0.9) == pytest.approx(0.75, abs=0.06)
+
+
+def test_a_truth_without_rows_gets_the_curves_of_all_rows():
+    labels, scores = synthetic({'item_weight': 0.8}, n=200)
+    calibration = train_chooser.fit_calibration(labels, scores)  # no 'truth': the catalogue's
+    assert calibration['truths']['printed']['rows'] == 0 and calibration['truths']['catalogue']['rows'] == 200
+    assert calibration['truths']['printed']['families'] == calibration['truths']['catalogue']['families']
+
+
+def test_a_calibration_from_before_the_truths_serves_both():
+    z = logit(0.8)
+    for truth in ('catalogue', 'printed'):
+        assert calibrate(CALIBRATION, 'item_weight', 0.8, truth=truth) == pytest.approx(1 / (1 + math.exp(-2 * z)))
 
 
 def test_a_blank_label_makes_the_prediction_wrong_in_the_fit():
@@ -206,6 +237,18 @@ def test_ece_is_zero_when_confidence_matches_the_share_right():
     assert expected_calibration_error(items) == 0.0
 
 
+def test_the_ece_calibrated_confidences_show_by_chance_shrinks_with_the_rows():
+    """400 rows at 0.7, 70% right: no gap at all, but rows drawn at 0.7 are right 70% only on
+    average; the mean gap of such draws is about 0.8 * sqrt(0.21 / n)."""
+    from pipeline.evaluate import ece_by_chance
+    items = [(0.7, k % 10 < 7, 1.0) for k in range(400)]
+    assert expected_calibration_error(items) == 0.0
+    chance = ece_by_chance(items)
+    assert chance == pytest.approx(0.8 * math.sqrt(0.21 / 400), rel=0.25) and chance == ece_by_chance(items)
+    assert ece_by_chance(items * 4) == pytest.approx(chance / 2, rel=0.25)
+    assert ece_by_chance([]) == 0.0
+
+
 def test_evaluate_reads_the_confidence_csv_beside_the_predictions(tmp_path, capsys):
     labels, chosen = labels_and_chosen()
     with open(tmp_path / 'labels.csv', 'w', newline='') as handle:
@@ -233,8 +276,8 @@ def test_evaluate_reads_the_confidence_csv_beside_the_predictions(tmp_path, caps
 
 # --- --min_confidence in the job ---
 
-def predict(min_confidence: float, chooser: str = 'learned'):
-    find, choose = FindCandidatesFn(), ChooseFn(ChooseConfig(chooser, False, min_confidence))
+def predict(min_confidence: float, chooser: str = 'learned', truth: str = 'catalogue'):
+    find, choose = FindCandidatesFn(), ChooseFn(ChooseConfig(chooser, False, min_confidence, truth))
     find.setup()
     choose.setup()
     row = Row(0, '1', 'https://x/a.jpg', '7', 'item_weight')
@@ -252,6 +295,19 @@ def test_min_confidence_holds_back_a_prediction_but_keeps_it_with_its_confidence
     assert held.prediction == '' and held.chosen == kept.chosen and held.confidence == kept.confidence
     assert predict(kept.confidence).prediction == kept.prediction  # at the threshold it is kept
     assert predict(0.0, chooser='rules').confidence > 0
+
+
+def test_the_job_gives_the_confidence_of_the_truth_it_is_asked_for(monkeypatch):
+    """--confidence_truth picks the curve: here flat ones, 0.3 on the catalogue's truth and 0.8 on
+    the picture's, so the row's confidence is exactly that."""
+    model = load_model()
+    flat = {truth: {'families': {'*': {'slope': 0.0, 'twin': 0.0, 'intercept': logit(rate)}}}
+            for truth, rate in (('catalogue', 0.3), ('printed', 0.8))}
+    model.calibration = {'method': 'platt', 'truths': flat}
+    monkeypatch.setattr('transforms.predict.load_model', lambda: model)
+    assert predict(0.0).confidence == 0.3
+    assert predict(0.0, truth='printed').confidence == 0.8
+    assert predict(0.5).prediction == '' and predict(0.5, truth='printed').prediction.endswith('gram')
 
 
 def test_the_summary_counts_predictions_held_back():

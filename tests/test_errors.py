@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from pipeline.errors import CATEGORIES, analyse, classify, format_table, numbers_in
+from pipeline.errors import CATEGORIES, analyse, classify, format_table, format_unit_choices, numbers_in, unit_choices
+from transforms.priors import Priors, build_priors
 
 
 def cand(value, unit):
@@ -33,6 +34,9 @@ CASES = [
      'choice error'),
     (('96.0 inch | 244.0 centimetre', '', '244 mm', [cand(244.0, 'millimetre')], ''), 'right value, wrong unit'),
     (('96.0 inch | 244.0 centimetre', '', 'size 244', [], ''), 'number read, not parsed'),
+    (('15.7 inch', '40.0 centimetre', '40 cm (15.7 in)', [cand(40.0, 'centimetre'), cand(15.7, 'inch')], ''),
+     'the measure, other unit'),
+    (('200 gram', '7.0 ounce', 'Net Wt 7 oz', [cand(7.0, 'ounce')], ''), 'the measure, other unit'),
 ]
 
 
@@ -59,7 +63,14 @@ def test_the_groups_usual_value_among_the_candidates_is_no_reading():
 
 def test_right_needs_the_same_unit_and_value():
     assert classify('500.0 gram', '500 gram', 'x', [], '') == 'right'
-    assert classify('500.0 gram', '0.5 kilogram', '0.5 kg', [cand(0.5, 'kilogram')], '') == 'OCR miss'
+    assert classify('500.0 gram', '0.5 kilogram', '0.5 kg', [cand(0.5, 'kilogram')], '') == 'the measure, other unit'
+
+
+def test_another_measure_or_another_kind_of_unit_is_no_unit_loss():
+    assert classify('500.0 gram', '0.6 kilogram', '0.6 kg', [cand(0.6, 'kilogram')], '') == 'OCR miss'
+    # 10 fluid ounces are about 10 ounces of water, but a volume is no weight
+    assert classify('10.0 ounce', '10.0 fluid ounce', '10 fl oz', [cand(10.0, 'fluid ounce')], '') == \
+        'right value, wrong unit'
 
 
 def test_decimal_comma_in_the_text_is_a_read_number():
@@ -171,3 +182,26 @@ def test_errors_judges_other_predictions_when_given(tmp_path, capsys):
     assert printed['counts'] == {'right': 1} and printed['numeric_f1'] == printed['mix_weighted_f1'] == 1.0
     main(args[:-1])
     assert 'numeric F1 0.0000, mix-weighted F1 0.0000' in capsys.readouterr().out
+
+
+def test_unit_choices_tally_the_rows_whose_labelled_measure_was_read_in_two_units():
+    """Two lengths read in cm and inches, the catalogue keeping inches on one; a weight read in
+    grams and ounces whose group labels grams; rows read in one unit only are left out."""
+    priors = Priors(build_priors([{'group_id': 'g', 'entity_name': 'item_weight', 'entity_value': '1.0 gram'}] * 2
+                                 + [{'group_id': 'g', 'entity_name': 'width', 'entity_value': '1.0 centimetre'}]))
+    twins = [dict(cand(40.0, 'centimetre'), allowed=True), dict(cand(15.7, 'inch'), allowed=True)]
+    labels = [{'index': '1', 'group_id': 'g', 'entity_name': 'width', 'entity_value': '15.7 inch'},
+              {'index': '2', 'group_id': 'g', 'entity_name': 'width', 'entity_value': '40.0 centimetre'},
+              {'index': '3', 'group_id': 'g', 'entity_name': 'item_weight', 'entity_value': '200.0 gram'},
+              {'index': '4', 'group_id': 'g', 'entity_name': 'width', 'entity_value': '9.0 inch'}]
+    records = [{'index': '1', 'prediction': '40.0 centimetre', 'candidates': twins},
+               {'index': '2', 'prediction': '40.0 centimetre', 'candidates': twins},
+               {'index': '3', 'prediction': '7.05 ounce',
+                'candidates': [dict(cand(200.0, 'gram'), allowed=True), dict(cand(7.05, 'ounce'), allowed=True)]},
+               {'index': '4', 'prediction': '9.0 inch', 'candidates': [dict(cand(9.0, 'inch'), allowed=True)]}]
+    tally = unit_choices(labels, records, priors)
+    assert dict(tally['dimensions']) == {'rows': 2, 'label metric': 1, "group's habit names it": 1,
+                                         'prediction right': 1, 'prediction in the other unit': 1}
+    assert dict(tally['other entities']) == {'rows': 1, 'label metric': 1, "group's habit names it": 1,
+                                             'prediction right': 0, 'prediction in the other unit': 1}
+    assert format_unit_choices(tally).splitlines()[2].split() == ['dimensions', '2', '1', '1', '1', '1']

@@ -121,8 +121,10 @@ def test_two_sets_train_together_and_are_reported_apart(drawn_run, tmp_path, cap
                                '--repeats', '2']) == 0
     printed = capsys.readouterr().out
     # the random deals: each set's mean apart, and the mean per entity of both sets together
-    assert f'{drawn_run.name} alone, numeric F1 over the same deals: mean ' in printed
-    assert 'other alone, numeric F1 over the same deals: mean ' in printed
+    for name in (drawn_run.name, 'other'):
+        assert f'{name} alone, over the same deals: numeric F1 mean ' in printed
+        own = next(line for line in printed.splitlines() if line.startswith(f'{name} alone, over the same deals'))
+        assert 'mix-weighted mean' in own and 'ECE mean' in own and 'precision on the surest half mean' in own
     per_entity = next(line for line in printed.splitlines() if line.startswith('numeric F1 per entity, mean'))
     assert {part.split()[0] for part in per_entity.split(': ', 1)[1].split(', ')} == {row['entity_name'] for row in labels}
     for name, path in ((drawn_run.name, drawn_run / 'labels.csv'), ('other', other)):
@@ -138,42 +140,88 @@ def test_two_sets_train_together_and_are_reported_apart(drawn_run, tmp_path, cap
     assert f'  {drawn_run.name}:' in printed and '  other:' in printed and '  all sets:' in printed
     assert 'mix-weighted F1' in printed and 'expected calibration error' in printed
     assert 'the surest half of the rows' in printed and 'all sets, mix-weighted:' in printed
+    assert f'truths: other printed, {drawn_run.name} catalogue' in printed
+    assert 'what abstention costs or buys' in printed and 'without F1' in printed
+    assert '  calibrated on catalogue truth: ' in printed and '  calibrated on printed truth: ' in printed
     model = TreeModel(json.loads(out.read_text()))
-    assert model.calibration['method'] == 'platt' and '*' in model.calibration['families']
+    assert model.calibration['method'] == 'platt' and '*' in model.calibration['truths']['printed']['families']
     assert set(model.abstain_below) >= {'*'} and all(0 <= t <= 1 for t in model.abstain_below.values())
 
 
-def test_abstention_thresholds_blank_the_unsure_rows_and_are_picked_for_mix_weighted_f1():
-    labels = [{'index': str(i), 'entity_name': entity, 'entity_value': value}
-              for i, (entity, value) in enumerate([('width', '1.0 inch'), ('width', ''), ('width', ''),
-                                                   ('item_weight', '2.0 gram'), ('item_weight', '3.0 gram')])]
+def test_abstention_blanks_the_rows_under_their_entitys_threshold():
     scores = {'0': ('width', 0.9, '1.0 inch'), '1': ('width', 0.2, '5.0 inch'), '2': ('width', 0.3, '6.0 inch'),
               '3': ('item_weight', 0.25, '2.0 gram'), '4': ('item_weight', 0.1, '3.0 gram')}
     scores = {index: train_chooser.Chosen(*chosen) for index, chosen in scores.items()}
     assert train_chooser.abstained(scores, {'*': 0.22}) == {'0': '1.0 inch', '1': '', '2': '6.0 inch',
                                                            '3': '2.0 gram', '4': ''}
     assert train_chooser.abstained(scores, {'*': 0.0, 'width': 0.5})['2'] == ''
-    thresholds = train_chooser.best_thresholds(labels, scores)
-    # blanking the two unprinted widths and keeping every weight is best: only a width threshold does it
-    predicted = train_chooser.abstained(scores, thresholds)
-    assert predicted == {'0': '1.0 inch', '1': '', '2': '', '3': '2.0 gram', '4': '3.0 gram'}
-    assert thresholds['*'] <= 0.1 < 0.3 < thresholds['width'] <= 0.9
 
 
-def test_the_threshold_for_every_entity_is_picked_on_the_sets_that_mark_values_not_printed():
-    """dev-like labels are never empty, so they always argue for a guess; the '*' threshold
-    follows the set whose readers left a label empty where the value is not printed."""
-    labels = [{'index': 'dev:1', 'set': 'dev', 'entity_name': 'item_weight', 'entity_value': '2.0 gram'},
-              {'index': 'dev:2', 'set': 'dev', 'entity_name': 'item_weight', 'entity_value': '3.0 gram'},
-              {'index': 'mix:1', 'set': 'mix', 'entity_name': 'item_weight', 'entity_value': ''},
-              {'index': 'mix:2', 'set': 'mix', 'entity_name': 'item_weight', 'entity_value': '4.0 gram'}]
-    scores = {'dev:1': ('item_weight', 0.1, '2.0 gram'), 'dev:2': ('item_weight', 0.15, '3.0 gram'),
-              'mix:1': ('item_weight', 0.2, '9.0 gram'), 'mix:2': ('item_weight', 0.8, '4.0 gram')}
-    scores = {index: train_chooser.Chosen(*chosen) for index, chosen in scores.items()}
+def _rows(truth, rows):
+    """Labels and Chosen scores of (index, entity, label, score, prediction) rows of one truth."""
+    labels = [{'index': index, 'truth': truth, 'entity_name': entity, 'entity_value': value}
+              for index, entity, value, _, _ in rows]
+    return labels, {index: train_chooser.Chosen(entity, score, prediction) for index, entity, _, score, prediction in rows}
+
+
+def test_the_threshold_buys_blanks_on_printed_truth_only_where_they_gain_more_than_the_catalogue_loses():
+    """On the catalogue's truth a blank never beats a guess; where printed truth marks values as
+    not printed, a threshold that blanks them is taken when the mean of both truths' F1 rises."""
+    dev, dev_scores = _rows('catalogue', [('d1', 'item_weight', '2.0 gram', 0.9, '2.0 gram'),
+                                          ('d2', 'item_weight', '3.0 gram', 0.8, '3.0 gram')])
+    mix, mix_scores = _rows('printed', [('m1', 'item_weight', '', 0.2, '9.0 gram'),
+                                        ('m2', 'item_weight', '', 0.15, '8.0 gram'),
+                                        ('m3', 'item_weight', '4.0 gram', 0.8, '4.0 gram')])
+    scores = dict(dev_scores, **mix_scores)
+    thresholds = train_chooser.best_thresholds(dev + mix, scores)
+    assert 0.2 < thresholds['*'] <= 0.8  # both unprinted rows blank, every right value kept
+    # catalogue rows that a threshold would lose: one blank bought on printed truth, two values lost
+    costly, costly_scores = _rows('catalogue', [('d1', 'item_weight', '2.0 gram', 0.1, '2.0 gram'),
+                                                ('d2', 'item_weight', '3.0 gram', 0.15, '3.0 gram')])
+    assert train_chooser.best_thresholds(costly + mix[:1] + mix[2:], dict(scores, **costly_scores))['*'] == 0.0
+    assert train_chooser.best_thresholds(costly, costly_scores)['*'] == 0.0  # catalogue alone: never blank
+
+
+def test_the_dimensions_never_abstain():
+    """Even where printed truth says a width is not printed and a threshold would blank it: out of
+    fold the dimensions' thresholds cost the catalogue's widths and bought printed truth nothing."""
+    labels, scores = _rows('printed', [('0', 'width', '1.0 inch', 0.9, '1.0 inch'),
+                                       ('1', 'width', '', 0.2, '5.0 inch'), ('2', 'width', '', 0.3, '6.0 inch')])
     thresholds = train_chooser.best_thresholds(labels, scores)
-    assert 0.2 < thresholds['*'] <= 0.8  # both dev rows lost, the unprinted mix row left blank
-    dev_only = [label for label in labels if label['set'] == 'dev']
-    assert train_chooser.best_thresholds(dev_only, scores)['*'] == 0.0
+    assert thresholds['width'] == thresholds['height'] == thresholds['depth'] == 0.0
+    assert train_chooser.abstained(scores, thresholds) == {'0': '1.0 inch', '1': '5.0 inch', '2': '6.0 inch'}
+
+
+@pytest.mark.slow
+def test_each_sets_truth_is_given_or_read_off_its_labels(drawn_run, tmp_path):
+    catalogue = [{'entity_value': '5.0 gram'}, {'entity_value': '2.0 inch'}]
+    assert train_chooser.truth_of_labels(catalogue) == 'catalogue'
+    assert train_chooser.truth_of_labels(catalogue + [{'entity_value': ''}]) == 'printed'
+    assert train_chooser.truth_of_labels(catalogue + [{'entity_value': '2.0 inch | 5.08 centimetre'}]) == 'printed'
+    records, labels = str(drawn_run / 'out'), str(drawn_run / 'labels.csv')
+    rows = train_chooser.read_sets([records], [labels], load_priors())
+    assert {label['truth'] for label, _, _ in rows} == {'catalogue'}
+    rows = train_chooser.read_sets([records], [labels], load_priors(), ['printed'])
+    assert {label['truth'] for label, _, _ in rows} == {'printed'}
+    with pytest.raises(SystemExit):
+        train_chooser.read_sets([records], [labels], load_priors(), ['printed', 'catalogue'])
+
+
+def test_unseen_groups_scores_every_row_with_what_was_fitted_without_its_group(monkeypatch):
+    rows = [({'index': str(i), 'group_id': f'g{i % 7}', 'entity_name': 'item_weight', 'entity_value': '5.0 gram'},
+             f'https://x/{i}.jpg', []) for i in range(35)]
+    fitted_on = []
+
+    def fit_for_shipping(training, priors, oof_scores):
+        fitted_on.append({label['group_id'] for label, _, _ in training})
+        return train_chooser.export(0.5), None, None, None
+    monkeypatch.setattr(train_chooser, 'for_shipping', fit_for_shipping)
+    monkeypatch.setattr(train_chooser, 'out_of_fold', lambda rows, priors, folds: ({}, {}))
+    predicted, confidences = train_chooser.unseen_groups(rows, None, 5)
+    assert set(predicted) == set(confidences) == {str(i) for i in range(35)}
+    groups = {f'g{k}' for k in range(7)}
+    held_out = [groups - trained for trained in fitted_on]
+    assert len(fitted_on) == 5 and all(held_out) and sorted(g for out in held_out for g in out) == sorted(groups)
 
 
 @pytest.mark.slow

@@ -39,7 +39,7 @@ GROUPS = {
     'Model and batching': ('model_path', 'inference_min_batch_size', 'inference_max_batch_size',
                            'preprocess_batch_size'),
     'Reading the text': ('ocr_engine', 'rapidocr_detection_side', 'rapidocr_min_side', 'rapidocr_retry_side',
-                         'chooser', 'blank_when_unread', 'min_confidence', 'ocr_psm', 'ocr_max_side'),
+                         'chooser', 'blank_when_unread', 'min_confidence', 'confidence_truth', 'ocr_psm', 'ocr_max_side'),
     'Fetching images': ('fetch_timeout', 'fetch_retries', 'fetch_deadline', 'fetch_concurrency',
                         'allow_private_networks', 'max_image_pixels', 'max_image_bytes'),
     'Progress': ('quiet', 'progress_every'),

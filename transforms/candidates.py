@@ -324,7 +324,7 @@ def axis_evidence(axis_label: float, legend_agrees: float, text_axis_agrees: flo
     return 2 * axis_label + 2 * legend_agrees + text_axis_agrees + line_agrees + side
 
 
-def _same_measure(base: float, other: float) -> bool:
+def same_measure(base: float, other: float) -> bool:
     """Two values in base units are one measure printed twice ('13 cm' and '5.1 in')."""
     return abs(base - other) <= TWIN_TOLERANCE * max(base, other)
 
@@ -334,7 +334,7 @@ def _measures(bases: list) -> int:
     units counted once."""
     measures = []
     for base, unit in sorted(set(bases)):
-        twin = next((m for m in measures if unit not in m[1] and _same_measure(m[0], base)), None)
+        twin = next((m for m in measures if unit not in m[1] and same_measure(m[0], base)), None)
         if twin:
             twin[1].add(unit)
         else:
@@ -414,7 +414,7 @@ def _with_features(raw, entity_name, group_id, largest, image_side, image_width,
         side_agrees = _side_agrees(entity_name, centre_x, centre_y)
         text_axis_agrees = _text_axis_agrees(entity_name, c['axis'])
         twins = [i for i, (b, u) in enumerate(allowed_bases)
-                 if u != unit and _same_measure(b, base)] if c['allowed'] else []
+                 if u != unit and same_measure(b, base)] if c['allowed'] else []
         features = CandidateFeatures(
             unit_log_prob=priors.unit_log_prob(entity_name, unit),
             group_unit_log_prob=priors.group_unit_log_prob(entity_name, unit, group_id),

@@ -1,7 +1,7 @@
 """Choose: each row's value among its candidates (transforms/choose.py), with its confidence.
 
-Each chosen value gets its calibrated confidence (transforms/confidence.py); one under
---min_confidence is held back: blank in predictions.csv, kept as `chosen` in the record.
+Each chosen value gets its calibrated confidence on the truth --confidence_truth names
+(transforms/confidence.py); one under --min_confidence is held back: blank in predictions.csv, kept as `chosen` in the record.
 """
 import dataclasses
 import time
@@ -19,10 +19,12 @@ from transforms.row_candidates import RowCandidates
 
 @dataclass(frozen=True)
 class ChooseConfig:
-    """--chooser, --blank_when_unread and --min_confidence (pipeline/options.py owns the defaults)."""
+    """--chooser, --blank_when_unread, --min_confidence and --confidence_truth (pipeline/options.py
+    owns the defaults)."""
     chooser: str
     blank_when_unread: bool
     min_confidence: float
+    truth: str
 
 
 def rejected_result(rejected: RejectedRow) -> RowResult:
@@ -63,7 +65,7 @@ class ChooseFn(beam.DoFn):
             yield dataclasses.replace(result, failure_stage=failure.stage, failure_reason=failure.reason)
             return
         confidence = row_confidence(candidates, prediction, result.entity_name, self.confidence_model, scored,
-                                    rescore=self.model is None)
+                                    rescore=self.model is None, truth=self.config.truth)
         kept = prediction if confidence >= self.config.min_confidence else ''
         (self.predicted if kept else self.held_back if prediction else self.no_candidate).inc()
         yield dataclasses.replace(result, prediction=kept, confidence=confidence, chosen=prediction,

@@ -138,10 +138,14 @@ class Priors:
 
     def group_unit_log_prob(self, entity: str, unit: str, group_id: str) -> float:
         """log P(unit | entity, group): the group's own counts, shrunk towards the entity's."""
-        counts = self._group_units.get(str(group_id), {}).get(entity, {})
+        counts = self.group_unit_counts(entity, group_id)
         prior = math.exp(self.unit_log_prob(entity, unit))
         total = sum(counts.values())
         return math.log((counts.get(unit, 0) + GROUP_SMOOTHING * prior) / (total + GROUP_SMOOTHING))
+
+    def group_unit_counts(self, entity: str, group_id: str) -> dict:
+        """unit -> how many of the group's training labels for this entity are in it."""
+        return self._group_units.get(str(group_id), {}).get(entity, {})
 
     def value_log_density(self, entity: str, unit: str, value: float) -> float:
         """log P(value's quarter-decade bin | entity, unit), smoothed; unseen units are flat."""
@@ -187,7 +191,7 @@ class Priors:
 
     def _group_floats(self, entity: str, group_id: str) -> int:
         """A group with no integer-written label for the entity: its labels count as floats."""
-        return sum(self._group_units.get(str(group_id), {}).get(entity, {}).values())
+        return sum(self.group_unit_counts(entity, group_id).values())
 
 
 def load_priors(path=PRIORS_PATH) -> Priors:
