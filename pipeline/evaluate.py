@@ -185,9 +185,11 @@ def precision_coverage_curve(items, total_weight: float) -> list:
     return curve
 
 
-def confidence_result(labels: list, chosen: dict, weighted: bool = False) -> dict:
+def confidence_result(labels: list, chosen: dict, weighted: bool = False, by_chance: bool = False) -> dict:
     """How well confidences rank and match the truth. chosen: index -> (prediction, confidence),
-    as in confidence.csv. weighted: rows weighted to the official test set's entity mix."""
+    as in confidence.csv. weighted: rows weighted to the official test set's entity mix. by_chance:
+    also the ECE calibrated confidences would show here (ece_by_chance: 200 draws, so only where
+    it is printed, not in every resample of the intervals)."""
     weights = mix_weights(labels) if weighted else {}
     items, by_family = [], defaultdict(list)
     for row in labels:
@@ -214,7 +216,7 @@ def confidence_result(labels: list, chosen: dict, weighted: bool = False) -> dic
     half = next((p for p in curve if p[1] >= 0.5 - 1e-12), curve[-1] if curve else None)
     return {'predicted': len(items), 'coverage': round(curve[-1][1], 4) if curve else 0.0,
             'precision': round(curve[-1][2], 4) if curve else None,
-            'ece': expected_calibration_error(items), 'ece_by_chance': ece_by_chance(items),
+            'ece': expected_calibration_error(items), 'ece_by_chance': ece_by_chance(items) if by_chance else None,
             'ece_by_family': {family: expected_calibration_error(by_family[family])
                               for family in FAMILIES if by_family[family]},
             'at_confidence': at_level, 'at_precision': at_precision,
@@ -226,8 +228,9 @@ def format_confidence(result: dict, title: str = 'confidence') -> str:
     families = ', '.join(f'{"other entities" if f == "*" else f} {e:.4f}' for f, e in result['ece_by_family'].items())
     half = result['precision_at_half']
     lines = [f"{title}: {result['predicted']} predictions cover {result['coverage']:.1%} of rows at precision "
-             f"{result['precision'] or 0:.4f}; expected calibration error {result['ece']:.4f} ({families}; "
-             f"calibrated confidences would show {result['ece_by_chance']:.4f} on these rows by chance)",
+             f"{result['precision'] or 0:.4f}; expected calibration error {result['ece']:.4f} ({families}"
+             + (f"; calibrated confidences would show {result['ece_by_chance']:.4f} on these rows by chance"
+                if result['ece_by_chance'] is not None else '') + ')',
              '  ' + '; '.join(f"confidence >= {level}: precision "
                               + (f"{p['precision']:.4f}" if p['precision'] is not None else '-')
                               + f", coverage {p['coverage']:.1%}" for level, p in result['at_confidence'].items()),
@@ -344,8 +347,8 @@ def main(argv=None) -> int:
         except (OSError, ValueError) as error:
             print(f'evaluate: --confidence: {error}', file=sys.stderr)
             return 2
-        result['confidence'] = confidence_result(labels, chosen)
-        result['confidence_mix_weighted'] = confidence_result(labels, chosen, weighted=True)
+        result['confidence'] = confidence_result(labels, chosen, by_chance=True)
+        result['confidence_mix_weighted'] = confidence_result(labels, chosen, weighted=True, by_chance=True)
     if args.intervals:
         result['intervals'] = bootstrap_intervals(labels, predictions, chosen, args.intervals)
     if args.json:

@@ -19,6 +19,8 @@ IMAGE_SECONDS = ('fetch_seconds', 'decode_seconds', 'inference_seconds', 'ocr_se
 ROW_SECONDS = ('choose_seconds',)  # once per row
 # what `python -m pipeline.report --run OUT` needs of the run besides its outputs
 RUN_OPTIONS = ('input', 'images_dir', 'annotate_dir', 'ocr_max_side')
+# what the run's confidences mean and which it held back (--confidence_truth, --min_confidence)
+CONFIDENCE_OPTIONS = ('confidence_truth', 'min_confidence')
 _COLUMNS = (('image_link', 'prediction', 'chosen', 'image_source', 'from_store', 'failure_stage', 'failure_reason')
             + IMAGE_SECONDS + ROW_SECONDS)
 
@@ -42,7 +44,8 @@ def summarize(output: str, wall_seconds: float, corrupt_entries: Optional[int] =
     `seconds_after_last_image`: the join, choose and write at the end of a batch run (the
     rows wait for every image at the join), from the newest store entry to the end.
     `options`: the run's SpecscanOptions, whose RUN_OPTIONS are kept so that the report finds the
-    run's input and images from summary.json alone."""
+    run's input and images from summary.json alone, and CONFIDENCE_OPTIONS so that the confidences
+    say which truth they estimate."""
     rows = read_records(output).to_pylist()
     images = {}
     for row in rows:  # stage times are per image, repeated on each of its rows
@@ -73,6 +76,7 @@ def summarize(output: str, wall_seconds: float, corrupt_entries: Optional[int] =
     }
     if options is not None:
         summary.update({name: absolute(getattr(options, name)) for name in RUN_OPTIONS})
+        summary.update({name: getattr(options, name) for name in CONFIDENCE_OPTIONS})
     summary['text'] = format_summary(summary)
     return summary
 

@@ -362,7 +362,8 @@ def report(labels: list, predicted: dict) -> str:
 
 def confidence_report(labels: list, confidences: dict) -> str:
     """format_confidence for each set's rows alone, then all together, plain and mix-weighted."""
-    return '\n'.join(_indent(format_confidence(confidence_result(own, confidences, weighted), title))
+    return '\n'.join(_indent(format_confidence(confidence_result(own, confidences, weighted, by_chance=True),
+                                               title))
                      for title, own in by_set(labels)
                      for weighted, title in ((False, title), (True, f'{title}, mix-weighted')))
 

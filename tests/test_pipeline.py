@@ -97,6 +97,7 @@ def test_run_writes_every_output(drawn_job, tmp_path, model_path):
         written = json.load(handle)
     assert written['rows_in'] == len(truth)
     assert (written['input'], written['images_dir']) == (input_path, images_dir)  # what `report --run` reads
+    assert (written['confidence_truth'], written['min_confidence']) == ('catalogue', 0.0)
     from pipeline import summary as summary_command
     assert summary_command.main(['--output', str(output)]) == 0  # read back later, e.g. after Dataflow
     assert summary_command.main(['--output', str(tmp_path / 'nothing')]) == 2

@@ -318,15 +318,14 @@ def test_a_person_sees_the_confidence_chart(tmp_path):
     assert 'id="confidence-chart"' in dom.stdout and 'expected calibration error' in dom.stdout
 
 
-def write_summary_of(tmp_path, out, images, monkeypatch, **options):
+def write_summary_of(tmp_path, out, images, monkeypatch):
     """The run's summary.json as pipeline.run writes it, its input CSV named relative to the run's folder."""
-    from types import SimpleNamespace
-
-    from pipeline.summary import RUN_OPTIONS, summarize, write_summary
+    from pipeline.options import default_options
+    from pipeline.summary import summarize, write_summary
     monkeypatch.chdir(tmp_path)
     (tmp_path / 'input.csv').write_text('index,image_link,group_id,entity_name\n')  # labels.csv lies beside it
-    given = dict({name: None for name in RUN_OPTIONS}, input='input.csv', images_dir=str(images), ocr_max_side=4000)
-    write_summary(str(out), summarize(str(out), 1.0, options=SimpleNamespace(**dict(given, **options))))
+    options = default_options(['--input=input.csv', f'--images_dir={images}'])
+    write_summary(str(out), summarize(str(out), 1.0, options=options))
 
 
 def test_run_folder_gives_every_input_and_the_labels_beside_its_input(tmp_path, monkeypatch, capsys):
