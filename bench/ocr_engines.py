@@ -4,7 +4,7 @@
         [--sets dev mix] [--rows 0] [--keep DIR]
 
 A setting is an --ocr_engine value, optionally with more job options after a colon
-('ppocrv6:--rapidocr_detection_side=1280'). For each setting and each set (../shared/data/dev,
+('ppocrv6:--ppocr_detection_side=1280'). For each setting and each set (../shared/data/dev,
 ../shared/data/mix) it runs the whole job (`python -m pipeline.run`, 2 worker processes, the
 rule chooser) and measures the CPU time of the job's process tree (user + system, as
 /usr/bin/time does, from wait4) per image: everything included, start-up too. The settings are
@@ -58,7 +58,7 @@ def cross_validated_f1(outputs: dict) -> dict:
     """{'dev': numeric F1, 'mix': ..., 'mix-weighted': of all sets} with 5 folds by image."""
     from pipeline.evaluate import evaluate
     from pipeline.train_chooser import cross_validated, read_sets
-    from transforms.priors import load_priors
+    from transforms.logic.priors import load_priors
     priors = load_priors()
     names = sorted(outputs)
     rows = read_sets([os.path.join(outputs[n], 'records') for n in names],

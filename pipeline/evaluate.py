@@ -25,7 +25,6 @@ interval for each headline figure, from N resamples of the labels' images with r
 rows of one image stay together): how far the figure could move on another set of images like
 these, e.g. the hidden sets a target is checked on.
 """
-import argparse
 import csv
 import json
 import os
@@ -34,8 +33,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from transforms.confidence import FAMILIES, family_of
-from transforms.units import ALL_UNITS, ENTITY_UNITS, parse_value, same_value
+from pipeline.arguments import StrictParser
+from transforms.logic.confidence import FAMILIES, family_of
+from transforms.logic.units import ALL_UNITS, ENTITY_UNITS, parse_value, same_value
 
 
 # rows per entity in the official 131,187-row test CSV (as in score.py)
@@ -324,7 +324,7 @@ def format_intervals(intervals: dict, resamples: int) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = StrictParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--labels', required=True, help='CSV with index, entity_name, entity_value.')
     parser.add_argument('--predictions', required=True, help='predictions.csv with index, prediction.')
     parser.add_argument('--confidence', help='The run\'s confidence.csv (default: the one beside --predictions, '

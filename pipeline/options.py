@@ -5,6 +5,7 @@ each stage takes, and the stages keep no defaults of their own. templates/metada
 Flex Template's parameters) is generated from this class (tools/write_metadata.py; a test checks
 it), so an option added here is added there by re-running that tool.
 """
+import argparse
 import os
 from dataclasses import dataclass
 from typing import Optional
@@ -12,16 +13,23 @@ from typing import Optional
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, WorkerOptions
 
-from transforms.annotations import AnnotateConfig
-from transforms.confidence import DEFAULT_TRUTH, TRUTHS
+from transforms.annotate import AnnotateConfig
+from transforms.choose import ChooseConfig
 from transforms.embed import EmbedConfig
-from transforms.fetch import FetchConfig
-from transforms.ocr import ENGINES, OcrConfig
-from transforms.predict import ChooseConfig
+from transforms.fetch_images import FetchConfig
+from transforms.files import StoreConfig, model_hash
+from transforms.logic.chooser import CHOOSERS
+from transforms.logic.confidence import DEFAULT_TRUTH, TRUTHS
+from transforms.logic.download import MAX_RETRY_AFTER_SECONDS
+from transforms.logic.engines import ENGINES
+from transforms.logic.lite0 import MODEL_PATH
+from transforms.logic.store_version import version_of, version_parts
 from transforms.preprocess import PreprocessConfig
-from transforms.store import StoreConfig, version_of, version_parts
+from transforms.read_text import OcrConfig
 
-DEFAULT_MODEL_PATH = 'models/efficientnet_lite0.keras'
+# --rapidocr_* governed every PP-OCR engine: renamed --ppocr_*, the old names kept for one release
+RENAMED = {'rapidocr_detection_side': 'ppocr_detection_side', 'rapidocr_min_side': 'ppocr_min_side',
+           'rapidocr_retry_side': 'ppocr_retry_side'}
 # Not argparse-required: Beam parses every options class whenever any view is taken, so a
 # required flag would break unrelated PipelineOptions; run.check_arguments enforces these.
 REQUIRED_OPTIONS = ('input', 'output')
@@ -54,7 +62,7 @@ class SpecscanOptions(PipelineOptions):
                             help='Image cache, files named by the last path part of image_link (local or '
                                  'gs://). Images found there are not fetched; fetched ones are written there '
                                  'when it is writable.')
-        parser.add_argument('--model_path', default=DEFAULT_MODEL_PATH,
+        parser.add_argument('--model_path', default=MODEL_PATH,
                             help='The EfficientNet-Lite0 .keras file that `make model` writes (local or gs://).')
         parser.add_argument('--inference_min_batch_size', type=int, default=1,
                             help='Smallest batch RunInference sends to the CNN.')
@@ -62,7 +70,7 @@ class SpecscanOptions(PipelineOptions):
                             help='Largest batch RunInference sends to the CNN (raise it on a GPU, e.g. 128).')
         parser.add_argument('--preprocess_batch_size', type=int, default=8,
                             help='Images decoded per TensorFlow preprocessing batch.')
-        parser.add_argument('--ocr_engine', default='ppocrv6', choices=ENGINES,
+        parser.add_argument('--ocr_engine', default='ppocrv6', choices=tuple(ENGINES),
                             help='OCR engine: ppocrv6 (PP-OCRv6 small), ppocrv6-tiny, ppocrv5, rapidocr '
                                  '(PP-OCRv4), tesseract (fastest, weakest), both (Tesseract\'s and PP-OCRv4\'s '
                                  'words together), or none (no text is read and no value predicted: for measuring '
@@ -70,16 +78,19 @@ class SpecscanOptions(PipelineOptions):
         parser.add_argument('--skip_cnn', **SWITCH,
                             help='Compute no CNN embedding (records get an empty one); with --ocr_engine none, '
                                  'the job only fetches and decodes.')
-        parser.add_argument('--rapidocr_detection_side', type=int, default=960,
-                            help='Long side (pixels) of the copy PP-OCR finds text boxes on; boxes are read '
-                                 'at full resolution. 0: detect on the whole image (up to 2000 px, slower).')
-        parser.add_argument('--rapidocr_min_side', type=int, default=1000,
+        parser.add_argument('--ppocr_detection_side', type=int, default=960,
+                            help='Long side (pixels) of the copy the PP-OCR engines (ppocrv6, ppocrv6-tiny, ppocrv5, '
+                                 'rapidocr) find text boxes on; boxes are read at full resolution. 0: detect on the '
+                                 'whole image (up to 2000 px, slower).')
+        parser.add_argument('--ppocr_min_side', type=int, default=1000,
                             help='Images whose long side is shorter than this (pixels) are enlarged before '
                                  'the PP-OCR engines read them; 0 reads them as they are.')
-        parser.add_argument('--rapidocr_retry_side', type=int, default=1600,
+        parser.add_argument('--ppocr_retry_side', type=int, default=1600,
                             help='When a PP-OCR engine finds no quantity in an image, it reads it again detecting on a '
                                  'copy this long (pixels), for small print on large images; 0: no second pass.')
-        parser.add_argument('--chooser', default='learned', choices=('learned', 'rules'),
+        for old, new in RENAMED.items():  # the old names, one release more: pipeline/run.py warns
+            parser.add_argument(f'--{old}', dest=new, type=int, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        parser.add_argument('--chooser', default='learned', choices=CHOOSERS,
                             help='How a row\'s value is chosen among the quantities read: the learned '
                                  'scorer (transforms/data/chooser.json, `make train`), which leaves a row blank '
                                  'when its best reading is too unsure, or the hand-set rule, which never does.')
@@ -110,7 +121,8 @@ class SpecscanOptions(PipelineOptions):
                             help='Seconds to wait for an image server before giving up on a try.')
         parser.add_argument('--fetch_retries', type=int, default=3,
                             help='Retries of a fetch after connection errors, timeouts, 429 and 5xx answers, '
-                                 'with exponential backoff (Retry-After is honoured up to 30 s).')
+                                 f'with exponential backoff (Retry-After is honoured up to '
+                                 f'{MAX_RETRY_AFTER_SECONDS:.0f} s).')
         parser.add_argument('--fetch_deadline', type=float, default=60.0,
                             help='Seconds one image may take in all, retries and waits included, so a '
                                  'server that drips bytes cannot hold a worker.')
@@ -174,15 +186,16 @@ def job_config(options: SpecscanOptions, trust_links_since: Optional[float] = No
     o = options
     preprocess = PreprocessConfig(o.preprocess_batch_size, o.max_image_pixels, o.ocr_max_side)
     embed = EmbedConfig(o.model_path, o.inference_min_batch_size, o.inference_max_batch_size, o.skip_cnn)
-    ocr = OcrConfig(o.ocr_engine, o.ocr_psm, o.rapidocr_detection_side, o.rapidocr_min_side, o.rapidocr_retry_side)
+    ocr = OcrConfig(o.ocr_engine, o.ocr_psm, o.ppocr_detection_side, o.ppocr_min_side, o.ppocr_retry_side)
+    parts = version_parts(ocr, preprocess, embed, None if o.skip_cnn else model_hash(o.model_path))
     return JobConfig(
         input=o.input, output=o.output, num_shards=o.num_shards,
         fetch=FetchConfig(o.images_dir, o.fetch_timeout, o.fetch_retries, o.max_image_bytes, o.fetch_concurrency,
                           o.fetch_deadline, o.allow_private_networks),
         preprocess=preprocess, embed=embed, ocr=ocr,
-        store=StoreConfig(store_root(o), version_of(version_parts(ocr, preprocess, embed)), trust_links_since),
+        store=StoreConfig(store_root(o), version_of(parts), trust_links_since, parts),
         # with nothing read (--ocr_engine none) there is nothing to guess from either
-        choose=ChooseConfig(o.chooser, o.blank_when_unread or o.ocr_engine == 'none', o.min_confidence,
+        choose=ChooseConfig(o.chooser, o.blank_when_unread or not ENGINES[o.ocr_engine].reads_text, o.min_confidence,
                             o.confidence_truth),
         annotate=AnnotateConfig(o.annotate_dir, o.ocr_max_side, o.max_image_pixels) if o.annotate_dir else None)
 

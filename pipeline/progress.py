@@ -6,63 +6,18 @@ therefore counted in images: each worker process (also with --direct_running_mod
 multi_processing) appends the links it has finished to its own file in a local folder, and
 the launching process tails those files, turns links into rows with the input's own
 link -> rows count, and shows rows done / total, images per second and the time left, and how
-many images were read anew and how many reused from the result store.
+many images were read anew and how many came from the result store. The workers' side is
+the MarkProgress stage (transforms/mark_progress.py).
 On Dataflow the step counters are the progress (FetchImages, Preprocess, ReadText, ...).
 """
 import os
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from typing import Dict, Optional
 
-import apache_beam as beam
-
-# The marks of images read by this run and of images whose reading the result store held; other
-# streams (failures) are marked under their own names and count as done.
-READ, REUSED = 'Read', 'Reused'
-
-
-class MarkImagesDoneFn(beam.DoFn):
-    """(link, anything) -> the link appended to this process's file for `name` in `folder` (a local path)."""
-
-    FLUSH_SECONDS = 0.5
-
-    def __init__(self, folder: str, name: str = READ):
-        self.folder = folder
-        self.name = name
-
-    def setup(self):
-        self.handle = open(os.path.join(self.folder, f'{os.getpid()}-{uuid.uuid4().hex}.{self.name}.links'), 'a')
-        self.last_flush = time.monotonic()
-
-    def process(self, element):
-        self.handle.write(element[0].replace('\n', ' ') + '\n')
-        if time.monotonic() - self.last_flush > self.FLUSH_SECONDS:
-            self.handle.flush()
-            self.last_flush = time.monotonic()
-
-    def finish_bundle(self):
-        self.handle.flush()
-
-    def teardown(self):
-        self.handle.close()
-
-
-class MarkImagesDone(beam.PTransform):
-    """Streams of (link, anything) -> each link marked done in `folder` (a local path).
-
-    Each stream is marked where it is made: a Flatten first would wait for all of them."""
-
-    def __init__(self, folder: str):
-        super().__init__()
-        self.folder = folder
-
-    def expand(self, streams):
-        return [stream | f'Mark{name}' >> beam.ParDo(MarkImagesDoneFn(self.folder, name))
-                for name, stream in streams.items()]
-
+from transforms.mark_progress import FROM_STORE, READ
 
 def format_duration(seconds: float) -> str:
     seconds = int(round(seconds))
@@ -88,7 +43,7 @@ class ProgressWatcher:
         self.interval = interval
         self.done = set()
         self.read = set()    # decoded and read by this run
-        self.reused = set()  # taken from the result store
+        self.from_store = set()  # taken from the result store
         self.offsets: Dict[str, int] = {}
         self.started = time.monotonic()
         self.next_log = self.log_every
@@ -111,7 +66,7 @@ class ProgressWatcher:
             self.offsets[path] = self.offsets.get(path, 0) + len(complete.encode())
             links = [link for link in complete.splitlines() if link in self.rows_per_link]
             self.done.update(links)
-            for kind, found in ((READ, self.read), (REUSED, self.reused)):
+            for kind, found in ((READ, self.read), (FROM_STORE, self.from_store)):
                 if name.endswith(f'.{kind}.links'):
                     found.update(links)
 
@@ -122,8 +77,8 @@ class ProgressWatcher:
         images_left = len(self.rows_per_link) - len(self.done)
         left = format_duration(images_left / rate) if rate > 0 else '?'
         share = 100 * self.rows_done / self.rows_total if self.rows_total else 100
-        reused = (f'; {len(self.reused)} images reused from the store, {len(self.read)} read anew'
-                  if self.reused else '')
+        reused = (f'; {len(self.from_store)} images reused from the store, {len(self.read)} read anew'
+                  if self.from_store else '')
         return (f'rows {self.rows_done}/{self.rows_total} ({share:.0f}%), {rate:.1f} images/s, '
                 f'about {left} left{reused}')
 
@@ -164,6 +119,6 @@ class ProgressWatcher:
 
 
 def rows_per_link(rows) -> Dict[str, int]:
-    """link -> how many valid rows name it, from transforms.read.parse_csv_text's output."""
+    """link -> how many valid rows name it, from transforms.read_rows.parse_csv_text's output."""
     from transforms.records import Row
     return dict(Counter(row.image_link for row in rows if isinstance(row, Row)))

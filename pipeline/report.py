@@ -20,7 +20,6 @@ confidence section (records with confidences: every run since they exist) has th
 points pipeline/evaluate.py prints and one PNG drawn with matplotlib: the precision-coverage
 curve and the reliability diagram.
 """
-import argparse
 import base64
 import io
 import json
@@ -31,17 +30,18 @@ from collections import Counter, defaultdict
 import jinja2
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.arguments import StrictParser
 from pipeline.errors import CATEGORIES, classify
 from pipeline.evaluate import (CONFIDENCE_LEVELS, PRECISION_TARGETS, confidence_result, evaluate, format_unknown,
                                read_confidence, read_labels, read_predictions)
 from pipeline.options import default_options
 from pipeline.summary import SUMMARY_FILE, read_records
-from transforms.annotate import annotate, annotated_name
-from transforms.confidence import FAMILIES
-from transforms.fetch import cache_name
+from transforms.fetch_images import cache_name
+from transforms.logic.confidence import FAMILIES
+from transforms.logic.drawing import annotate, annotated_name
+from transforms.logic.units import ENTITY_UNITS
 from transforms.records import Candidate, RowResult
-from transforms.sinks import PREDICTIONS_FILE
-from transforms.units import ENTITY_UNITS
+from transforms.write_outputs import PREDICTIONS_FILE
 
 RUN_DEFAULTS = default_options()  # what the run used, unless told: --ocr_max_side, --max_image_pixels
 THUMB_SIDE = 320
@@ -359,7 +359,7 @@ def build_report(labels_path: str, predictions_path: str, records_path: str, ima
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = StrictParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--run', metavar='OUT', help="A finished run's --output folder: the flags below that are "
                                                      'not given are taken from its summary.json.')
     parser.add_argument('--labels', help="CSV with index, entity_name, entity_value (with --run: the labels.csv "

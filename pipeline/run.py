@@ -6,12 +6,10 @@
 """
 import argparse
 import contextlib
-import json
 import logging
 import os
 import sys
 import tempfile
-import time
 from typing import Optional
 
 import apache_beam as beam
@@ -20,20 +18,13 @@ from apache_beam.options.pipeline_options import DirectOptions, GoogleCloudOptio
 from apache_beam.runners.runner import PipelineState
 
 from pipeline import progress
+from pipeline.arguments import UnknownOption, check_pipeline_flags
 from pipeline.graph import Specscan
-from pipeline.options import RUN_STORE_DIR, REQUIRED_OPTIONS, SpecscanOptions, job_config, quiet_workers
-from pipeline.summary import SUMMARY_FILE, summarize, write_summary
+from pipeline.options import RENAMED, REQUIRED_OPTIONS, RUN_STORE_DIR, SpecscanOptions, quiet_workers
+from pipeline.run_folder import RunFolder
 from transforms import worker_exit
-from transforms.choose import CHOOSER_PATH
-from transforms.read import check_header, parse_csv_text, read_csv_file, read_header
-from transforms.sinks import CONFIDENCE_FILE, FAILURES_DIR, PREDICTIONS_FILE, RECORDS_DIR
-from transforms.sinks import write_whole
-from transforms.store import Store, delete_folder, newest_entry_time, version_parts
-
-# Written when a run starts and removed when it ends: when the run that --resume goes on from started.
-RUN_STARTED_FILE = 'run-started.json'
-CLOCK_SLACK_SECONDS = 60.0  # workers' clocks may lag the launcher's a little
-
+from transforms.logic.chooser import CHOOSER_PATH
+from transforms.read_rows import check_header, parse_csv_text, read_csv_file, read_header
 
 class UsageError(Exception):
     """A problem with the job's arguments that stops it before any work: one clear line."""
@@ -79,87 +70,70 @@ def check_arguments(options: SpecscanOptions) -> None:
             raise UsageError(f'--{name} {folder} is not writable: {error}') from error
 
 
-def clear_folders(output: str, folders) -> None:
-    """Remove the files in these folders under `output` (shards of an earlier run would mix with this one's)."""
-    for folder in folders:
-        matches = FileSystems.match([FileSystems.join(output, folder, '*')])[0].metadata_list
-        if matches:
-            FileSystems.delete([m.path for m in matches])
-
-
-def remove_run_store(output: str) -> None:
-    """Remove the run's own store under --output (not a --store: that one is kept across runs)."""
-    folder = FileSystems.join(output, RUN_STORE_DIR)
-    if FileSystems.exists(folder):
-        delete_folder(folder)
-
-
-def clear_earlier_outputs(output: str, resume: bool) -> None:
-    """Remove what an earlier run left under `output` before this one writes there: its shards
-    would mix with this run's, and its predictions.csv, confidence.csv and summary.json would pass for this
-    run's while it works or if it fails. A resumed run keeps the store of the run it goes on from."""
-    clear_folders(output, (RECORDS_DIR, FAILURES_DIR))
-    names = (PREDICTIONS_FILE, CONFIDENCE_FILE, SUMMARY_FILE) + (() if resume else (RUN_STARTED_FILE,))
-    earlier = [path for path in (FileSystems.join(output, name) for name in names)
-               if FileSystems.exists(path)]
-    if earlier:
-        FileSystems.delete(earlier)
-    if not resume:
-        remove_run_store(output)
-
-
-def start_run(output: str, resume: bool) -> Optional[float]:
-    """Note when this run started, or keep the note of the run it resumes; -> since when the links
-    the store says were fetched are trusted without asking their servers (None: not resuming)."""
-    path = FileSystems.join(output, RUN_STARTED_FILE)
-    if resume and FileSystems.exists(path):
-        with FileSystems.open(path) as handle:
-            return json.loads(handle.read())['started'] - CLOCK_SLACK_SECONDS
-    write_whole(path, json.dumps({'started': time.time()}).encode('utf-8'))
-    return None
-
-
 def run(argv=None, test_pipeline=None) -> dict:
-    """Run the job and return its summary (also printed and written as summary.json)."""
-    pipeline_options = PipelineOptions(argv)
-    if pipeline_options.view_as(StandardOptions).runner == 'DaskRunner':  # Beam's drops data; pipeline/dask_runner.py
-        pipeline_options.view_as(StandardOptions).runner = 'pipeline.dask_runner.DaskRunner'
+    """Run the job and return its summary (also printed and written as summary.json): parse and
+    check the arguments, prepare the output folder, build and run the pipeline, summarise."""
+    pipeline_options = parse(sys.argv[1:] if argv is None else argv)
     options = pipeline_options.view_as(SpecscanOptions)
-    quiet_workers(pipeline_options)
     check_arguments(options)
-    clear_earlier_outputs(options.output, options.resume)
-    config = job_config(options, trust_links_since=start_run(options.output, options.resume))
-    Store(config.store).write_version_file(version_parts(config.ocr, config.preprocess, config.embed))
-    started = time.time()
+    folder = RunFolder(options)
+    config = folder.prepare()
     pipeline = test_pipeline or beam.Pipeline(options=pipeline_options)
-    runner = pipeline_options.view_as(StandardOptions).runner
-    local = test_pipeline is None and runner in (None, 'DirectRunner', 'direct')
-    watched = local and not options.quiet
-    multi_processing = local and pipeline_options.view_as(DirectOptions).direct_running_mode == 'multi_processing'
-    with tempfile.TemporaryDirectory(prefix='specscan-progress-') as progress_folder:
-        pipeline | 'Specscan' >> Specscan(config, progress_folder if watched else None)
-        with watch_progress(options, progress_folder, enabled=watched), \
-                worker_exit.for_local_workers(direct_multi_processing=multi_processing):
-            result = pipeline.run()
-            state = result.wait_until_finish()
-    # A Flex Template launcher only writes the job graph (template_location; no job yet), and other
-    # runners may submit and return: the outputs appear when the job ends, `pipeline.summary` reads them
-    only_submitted = (pipeline_options.view_as(GoogleCloudOptions).template_location
-                      or getattr(result, 'has_job', True) is False)
-    if only_submitted or state not in (None, PipelineState.DONE):
+    local = LocalRun(pipeline_options, in_test=test_pipeline is not None)
+    with local.running(options) as progress_folder:
+        pipeline | 'Specscan' >> Specscan(config, progress_folder)
+        result = pipeline.run()
+        state = result.wait_until_finish()
+    if only_submitted(pipeline_options, result, state):
         return {'state': str(state), 'text': f'specscan: job submitted ({state}); when it is done, '
                                              f'python -m pipeline.summary --output {options.output}'}
-    finished = time.time()
-    # the newest entry of the run's own store is about when the last image was read (a --store is
-    # too large to list for it)
-    last_image = None if options.store else newest_entry_time(config.store.root)
-    if not options.store:
-        remove_run_store(options.output)  # the outputs now hold it all
-    FileSystems.delete([FileSystems.join(options.output, RUN_STARTED_FILE)])
-    summary = summarize(options.output, wall_seconds=finished - started, corrupt_entries=corrupt_entries(result),
-                        seconds_after_last_image=finished - last_image if last_image else None, options=options)
-    write_summary(options.output, summary)
-    return summary
+    return folder.finish(config, corrupt_entries(result))
+
+
+def parse(argv) -> PipelineOptions:
+    """The job's options; UsageError on a flag no option takes. `--runner DaskRunner` is ours
+    (Beam's drops data: pipeline/dask_runner.py), and workers do not warn about specscan's flags."""
+    try:
+        check_pipeline_flags(argv)
+    except UnknownOption as error:
+        raise UsageError(str(error)) from None
+    for old, new in RENAMED.items():
+        if any(argument.split('=', 1)[0] == f'--{old}' for argument in argv):
+            print(f'specscan: --{old} is now --{new} (it governs every PP-OCR engine); the old name goes in the '
+                  f'next release', file=sys.stderr)
+    pipeline_options = PipelineOptions(argv)
+    standard = pipeline_options.view_as(StandardOptions)
+    if standard.runner == 'DaskRunner':
+        standard.runner = 'pipeline.dask_runner.DaskRunner'
+    quiet_workers(pipeline_options)
+    return pipeline_options
+
+
+def only_submitted(pipeline_options: PipelineOptions, result, state) -> bool:
+    """A Flex Template launcher only writes the job graph (template_location; no job yet), and other
+    runners may submit and return: the outputs appear when the job ends, `pipeline.summary` reads them."""
+    return bool(pipeline_options.view_as(GoogleCloudOptions).template_location
+                or getattr(result, 'has_job', True) is False or state not in (None, PipelineState.DONE))
+
+
+class LocalRun:
+    """What only a run on this machine does: a progress line, and worker processes that exit fast."""
+
+    def __init__(self, pipeline_options: PipelineOptions, in_test: bool):
+        runner = pipeline_options.view_as(StandardOptions).runner
+        self.local = not in_test and runner in (None, 'DirectRunner', 'direct')
+        self.multi_processing = (self.local and pipeline_options.view_as(DirectOptions).direct_running_mode
+                                 == 'multi_processing')
+
+    @contextlib.contextmanager
+    def running(self, options: SpecscanOptions):
+        """-> the folder workers mark finished images in (None when no progress is shown), while the
+        watcher tails it and local workers may exit without Python's unloading."""
+        watched = self.local and not options.quiet
+        with tempfile.TemporaryDirectory(prefix='specscan-progress-') as progress_folder, \
+                watch_progress(options, progress_folder, enabled=watched), \
+                worker_exit.for_local_workers(direct_multi_processing=self.multi_processing):
+            yield progress_folder if watched else None
 
 
 def corrupt_entries(result) -> Optional[int]:

@@ -2,22 +2,23 @@
 
     specscan store --store PATH [the job's reading options] [--prune]
 
-A store keeps one folder per reading version (transforms/store.py); a job reads only the folder
+A store keeps one folder per reading version (transforms/logic/store_version.py); a job reads only the folder
 of its own version, so after a change of OCR engine, model or reading options the older folders
 are dead weight. This lists each version folder with its images and bytes, marks the one the
-given options read (give the same --ocr_engine, --rapidocr_*, --ocr_max_side, --max_image_pixels,
+given options read (give the same --ocr_engine, --ppocr_*, --ocr_max_side, --max_image_pixels,
 --model_path and --skip_cnn as the nightly job; the defaults otherwise), and with --prune deletes
 every other version and the temporary files of killed writes. Link records (links/) are kept:
 they only hold each link's last sha256 and validators.
 """
-import argparse
 import sys
 from collections import defaultdict
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.arguments import StrictParser, UnknownOption, check_pipeline_flags
 from pipeline.options import SpecscanOptions, job_config
-from transforms.store import LINKS_DIR, VERSION_FILE, delete_folder
+from transforms.files import delete_folder
+from transforms.logic.store_entries import LINKS_DIR, VERSION_FILE
 
 
 def version_folders(root: str) -> dict:
@@ -43,12 +44,17 @@ def leftover_temporaries(root: str) -> list:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog='specscan store', description=__doc__.split('\n\n')[0],
+    parser = StrictParser(prog='specscan store', description=__doc__.split('\n\n')[0],
                                      epilog='The job\'s reading options are accepted as `specscan run` takes them.')
     parser.add_argument('--store', required=True, help='the result store (local folder or gs://)')
     parser.add_argument('--prune', action='store_true',
                         help='delete every version folder but the current one, and leftover temporary files')
     args, job_argv = parser.parse_known_args(argv)
+    try:  # the rest must be the job's own options
+        check_pipeline_flags(job_argv)
+    except UnknownOption as error:
+        print(f'specscan store: {error}', file=sys.stderr)
+        return 2
     options = SpecscanOptions(job_argv + ['--output=unused'])
     current = job_config(options).store.version
     root = args.store.rstrip('/')

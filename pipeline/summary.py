@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.sinks import RECORDS_DIR
+from transforms.write_outputs import RECORDS_DIR
 
 IMAGE_SECONDS = ('fetch_seconds', 'decode_seconds', 'inference_seconds', 'ocr_seconds')  # once per image
 ROW_SECONDS = ('choose_seconds',)  # once per row
@@ -65,7 +65,7 @@ def summarize(output: str, wall_seconds: float, corrupt_entries: Optional[int] =
         'images': len(images),
         # the result store (--store, --resume): images whose reading was taken from it, images
         # decoded and read by this run, and rows chosen again on a stored reading
-        'images_reused': sum(1 for r in images.values() if r['from_store']),
+        'images_from_store': sum(1 for r in images.values() if r['from_store']),
         'images_read': sum(1 for r in images.values() if not r['from_store'] and not r['failure_stage']),
         'rows_rechosen': sum(1 for r in rows if r['from_store']),
         'store_entries_corrupt': corrupt_entries,
@@ -102,8 +102,8 @@ def format_summary(summary: dict) -> str:
            if summary.get('predictions_held_back') else '')
         + f", {summary['images']} images ({sources})"
         + (f" in {summary['wall_seconds']:.1f} s" if summary['wall_seconds'] else '')
-        + (f"; {summary['images_reused']} images reused from the store ({summary['rows_rechosen']} rows chosen "
-           f"again), {summary['images_read']} read anew" if summary.get('images_reused') else '')
+        + (f"; {summary['images_from_store']} images reused from the store ({summary['rows_rechosen']} rows chosen "
+           f"again), {summary['images_read']} read anew" if summary.get('images_from_store') else '')
         + (f"; {summary['store_entries_corrupt']} corrupt store entries ignored"
            if summary.get('store_entries_corrupt') else ''),
         f'  failures by stage: {failures}',
@@ -125,8 +125,8 @@ def write_summary(output: str, summary: dict) -> None:
 
 def main(argv=None) -> int:
     """`python -m pipeline.summary --output OUT`: the summary of a finished run, read from its records."""
-    import argparse
-    parser = argparse.ArgumentParser(prog='python -m pipeline.summary', description=main.__doc__)
+    from pipeline.arguments import StrictParser
+    parser = StrictParser(prog='python -m pipeline.summary', description=main.__doc__)
     parser.add_argument('--output', required=True, help='the job\'s --output folder (local or gs://)')
     args = parser.parse_args(argv)
     summary = summarize(args.output, wall_seconds=0.0)

@@ -28,7 +28,7 @@ dealt to folds at random: on some hundred rows one split's figure moves by about
 intervals it prints (`--intervals`, resamples of the images) say how far the figures could move
 on other images like these: on dev + mix about +-0.03 for the F1, +-0.13 for depth's.
 
-It also fits the confidence calibration (transforms/confidence.py): per truth and per entity
+It also fits the confidence calibration (transforms/logic/confidence.py): per truth and per entity
 family, a Platt scaling of the out-of-fold best scores (and whether the chosen value is printed
 in another unit too) to whether the chosen value was right, and reports its cross-validated
 calibration and operating points (each fold calibrated on the other folds' rows, each row for its
@@ -45,16 +45,17 @@ from typing import NamedTuple
 
 import numpy as np
 
+from pipeline.arguments import StrictParser
 from pipeline.evaluate import (_same_numeric, bootstrap_intervals, confidence_result, confidence_targets, evaluate,
                                format_confidence, format_intervals, format_result, read_labels)
 from pipeline.summary import read_records
-from transforms.candidates import DIMENSIONS, FEATURES, find_candidates
-from transforms.choose import CHOOSER_PATH, TreeModel, choose, threshold_for
-from transforms.confidence import (DEFAULT_TRUTH, FAMILIES, TRUTHS, chosen_position, chosen_twin, confidence_of,
+from transforms.logic.chooser import CHOOSER_PATH, TreeModel, choose, threshold_for
+from transforms.logic.confidence import (DEFAULT_TRUTH, FAMILIES, TRUTHS, chosen_position, chosen_twin, confidence_of,
                                    family_of, logit)
-from transforms.priors import load_priors
+from transforms.logic.features import DIMENSIONS, FEATURES, find_candidates
+from transforms.logic.priors import load_priors
+from transforms.logic.units import format_prediction
 from transforms.records import OcrWord
-from transforms.units import format_prediction
 
 # On dev + mix with PP-OCRv6's records, the mix-weighted F1 with folds by image (mean of the
 # GroupKFold split and 3 random deals, before axis_evidence): 100 trees with leaves of at least
@@ -124,7 +125,7 @@ def fit_calibration(labels: list, scores: dict) -> dict:
     """{'method': 'platt', 'truths': {truth: {'families': ..., 'rows': n}}}: the Platt curves of
     fit_families fitted apart on the rows of each truth (a label's 'truth', see read_sets), since
     the same score is right far more often on printed truth than on the catalogue's
-    (transforms/confidence.py). A truth with no rows here gets the curves of all rows."""
+    (transforms/logic/confidence.py). A truth with no rows here gets the curves of all rows."""
     truths = {}
     for truth in TRUTHS:
         own = [label for label in labels if label.get('truth', DEFAULT_TRUTH) == truth]
@@ -134,7 +135,7 @@ def fit_calibration(labels: list, scores: dict) -> dict:
 
 def fit_families(labels: list, scores: dict) -> dict:
     """{family: {'slope', 'twin', 'intercept', 'rows'}}: for each family of
-    transforms.confidence.FAMILIES, a logistic regression of whether the row's chosen value is
+    transforms.logic.confidence.FAMILIES, a logistic regression of whether the row's chosen value is
     right on the logit of its best score and on whether it is printed in another unit too
     (scores: index -> Chosen), fitted on the rows with a prediction (before abstention: more rows,
     the same curve). A family with too few rows, or rows all right or all wrong, is left out and
@@ -166,7 +167,7 @@ def _fittable(items) -> bool:
 
 
 def export(model, abstain_below: dict = None, usual_value_score: float = 0.0, calibration: dict = None) -> dict:
-    """The fitted classifier as plain JSON for transforms.choose.TreeModel, through scikit-learn's
+    """The fitted classifier as plain JSON for transforms.logic.chooser.TreeModel, through scikit-learn's
     public API only: each boosting round's regression tree (estimators_[i, 0].tree_, leaf values
     scaled by the learning rate) and the baseline, what decision_function adds to the trees. A
     share right alone (see fit) becomes a model without trees."""
@@ -198,7 +199,7 @@ class Chosen(NamedTuple):
     entity: str
     score: float        # the best candidate's
     prediction: str
-    twin: bool = False  # the chosen value is printed in another unit too (transforms/confidence.py)
+    twin: bool = False  # the chosen value is printed in another unit too (transforms/logic/confidence.py)
 
 
 def chosen(rows, model, priors) -> dict:
@@ -250,7 +251,7 @@ def best_thresholds(labels: list, scores: dict) -> dict:
 
 def usual_value_rate(rows, priors) -> float:
     """Of the rows with no allowed candidate, the share whose product group's usual value is
-    right: the score a usual-value guess gets (see transforms.choose.usual_value)."""
+    right: the score a usual-value guess gets (see transforms.logic.chooser.usual_value)."""
     guesses = [(label, choose(scored, label['entity_name'], label['group_id'], priors, None, abstain=False)[0])
                for label, _, scored in rows if not any(item.candidate.allowed for item in scored)]
     right = sum(_same_numeric(p, label['entity_value']) for label, p in guesses)
@@ -443,7 +444,7 @@ def abstention_report(labels: list, scores: dict, predicted: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = StrictParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--records', required=True, action='append',
                         help='records/ folder of a pipeline run over labelled images (repeat for each set)')
     parser.add_argument('--labels', required=True, action='append',

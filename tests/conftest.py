@@ -5,9 +5,10 @@ import os
 import pytest
 
 from tests.images import encode, label_image
+from transforms.logic.lite0 import MODEL_PATH
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILT_MODEL = os.path.join(ROOT, 'models', 'efficientnet_lite0.keras')
+BUILT_MODEL = os.path.join(ROOT, MODEL_PATH)
 SHARED_DATA = os.path.join(ROOT, '..', 'shared', 'data')
 
 
@@ -16,7 +17,7 @@ def model_path(tmp_path_factory):
     """The .keras file `make model` wrote, or one converted now when it is missing."""
     if os.path.exists(BUILT_MODEL):
         return BUILT_MODEL
-    from pipeline import lite0
+    from transforms.logic import lite0
     return lite0.convert(out_path=str(tmp_path_factory.mktemp('model') / 'efficientnet_lite0.keras'))
 
 

@@ -339,7 +339,7 @@ def run_fetch_bundle(links, images_dir=None, store=None, **settings) -> list:
     """Every output of the pipeline's FetchImageFn for these links, as one real bundle (setup,
     process each, finish_bundle, teardown), unwrapped from its WindowedValues: FetchedImage, or
     TaggedOutput(FAILED, (link, Failure)). Defaults suit this server: loopback allowed, no retries.
-    `store`: a StoreConfig to look images up in (transforms/store.py)."""
+    `store`: a StoreConfig to look images up in (transforms/files.py)."""
     from apache_beam.pvalue import TaggedOutput
     from apache_beam.transforms.window import GlobalWindow
     from apache_beam.utils.timestamp import MIN_TIMESTAMP
@@ -347,7 +347,7 @@ def run_fetch_bundle(links, images_dir=None, store=None, **settings) -> list:
     import dataclasses
 
     from pipeline.options import default_options, job_config
-    from transforms.fetch import FetchImageFn
+    from transforms.fetch_images import FetchImageFn
     settings = {'timeout': 5.0, 'retries': 0, 'max_bytes': 1_000_000, 'allow_private_networks': True, **settings}
     backoff, max_retry_after = settings.pop('backoff', 0.01), settings.pop('max_retry_after', 30.0)
     config = dataclasses.replace(job_config(default_options()).fetch, images_dir=images_dir, **settings)

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from tests.images import encode, label_image
-from transforms import annotate as annotate_module
-from transforms.annotate import annotated_name, chosen_candidate, ocr_size
+from transforms.logic import drawing as annotate_module
+from transforms.logic.drawing import annotated_name, chosen_candidate, ocr_size
 from transforms.records import Candidate, RowResult
 
 
@@ -101,7 +101,7 @@ def test_no_prediction_means_no_red_box():
 
 
 def test_the_groups_usual_value_has_no_box_and_the_banner_says_nothing_was_read():
-    from transforms.annotate import _banner_lines
+    from transforms.logic.drawing import _banner_lines
     usual = Candidate(500.0, 'gram', '', 0, 0, 0, 0, True, 0.0, group='usual')
     row = result('500.0 gram', [cand(30.0, 'volt', OTHER_BOX, allowed=False), usual])
     assert chosen_candidate(row) is usual
@@ -192,7 +192,7 @@ def test_annotated_name_keeps_clean_indexes_and_tells_sanitised_ones_apart():
 
 
 def test_a_prediction_held_back_by_min_confidence_is_still_boxed_and_says_so():
-    from transforms.annotate import _banner_lines
+    from transforms.logic.drawing import _banner_lines
     chosen = cand(500.0, 'gram', CHOSEN_BOX, 0.6)
     row = result('', [chosen, cand(30.0, 'gram', OTHER_BOX, 0.1)], chosen='500.0 gram', confidence=0.42)
     assert chosen_candidate(row) is chosen

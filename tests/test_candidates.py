@@ -4,11 +4,11 @@ from dataclasses import replace
 
 import pytest
 
-from transforms.candidates import (ENTITIES, FEATURES, KEYWORDS, CandidateFeatures, entity_unit, find_candidates,
+from transforms.logic.features import (ENTITIES, FEATURES, KEYWORDS, CandidateFeatures, entity_unit, find_candidates,
                                    text_size)
-from transforms.priors import load_priors
+from transforms.logic.priors import load_priors
+from transforms.logic.units import ENTITY_UNITS
 from transforms.records import OcrWord
-from transforms.units import ENTITY_UNITS
 
 WIDTH, HEIGHT = 800, 600
 

@@ -6,8 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from transforms.candidates import FEATURES, find_candidates
-from transforms.choose import (
+from transforms.logic.chooser import (
     CHOOSER_PATH,
     TreeModel,
     best_candidate,
@@ -17,7 +16,8 @@ from transforms.choose import (
     score_candidates,
     write_value,
 )
-from transforms.priors import Priors, build_priors, load_priors
+from transforms.logic.features import FEATURES, find_candidates
+from transforms.logic.priors import Priors, build_priors, load_priors
 from transforms.records import OcrWord
 
 
@@ -192,7 +192,7 @@ def test_anything_read_beats_the_usual_value_however_low_its_score(priors, model
 
 
 def test_the_usual_value_is_the_groups_own_when_it_has_one():
-    from transforms.priors import Priors, build_priors
+    from transforms.logic.priors import Priors, build_priors
     rows = ([{'group_id': 'A', 'entity_name': 'voltage', 'entity_value': '12.0 volt'}] * 3
             + [{'group_id': 'B', 'entity_name': 'voltage', 'entity_value': '5.0 volt'}] * 2
             + [{'group_id': 'C', 'entity_name': 'voltage', 'entity_value': '9.0 volt'}])

@@ -131,3 +131,68 @@ def test_worker_processes_inherit_a_filter_for_google_api_cores_python_warning(m
     noisy = subprocess.run(probe, capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS=''))
     if 'FutureWarning' not in noisy.stderr:
         pytest.skip('this google-api-core does not warn about the Python version')
+
+
+def test_setup_ships_every_package(monkeypatch):
+    packages = setup_kwargs(monkeypatch)['packages']
+    found = sorted(os.path.relpath(folder, ROOT).replace(os.sep, '.') for top in ('pipeline', 'transforms')
+                   for folder, _, files in os.walk(os.path.join(ROOT, top)) if '__init__.py' in files)
+    assert sorted(packages) == found and 'transforms.logic' in packages
+
+
+# --- a command line that refuses what it does not know ---
+
+@pytest.mark.parametrize('typo, meant', [('--stor=/tmp/store', '--store'), ('--min_confidense=0.9', '--min_confidence'),
+                                         ('--ocr_engin', '--ocr_engine'), ('--direct_num_worker=2',
+                                                                           '--direct_num_workers')])
+def test_run_refuses_an_unknown_flag_before_any_work_naming_the_nearest(tmp_path, capsys, typo, meant):
+    (tmp_path / 'input.csv').write_text('index,image_link,group_id,entity_name\n')
+    output = tmp_path / 'out'
+    argv = [f'--input={tmp_path / "input.csv"}', f'--output={output}', typo, 'tesseract'][:4 if '=' not in typo else 3]
+    assert cli.main(['run', *argv]) == 2
+    error = capsys.readouterr().err
+    assert error == f'specscan: unknown option {typo.split("=")[0]}; did you mean {meant}?\n'
+    assert not output.exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize('flags', [['--runner=DirectRunner', '--direct_num_workers=2'],
+                                   ['--region', 'europe-west1', '--project=p', '--temp_location=gs://b/t'],
+                                   ['--experiments=use_runner_v2', '--sdk_container_image=img', '--save_main_session'],
+                                   ['--dask_client_address=tcp://127.0.0.1:8786'], ['--store', '/tmp/s', '--resume']])
+def test_beams_dataflows_and_dasks_own_options_pass_untouched(flags):
+    from pipeline.arguments import check_pipeline_flags
+    check_pipeline_flags(['--input=a.csv', '--output=o', *flags])  # raises on an unknown one
+
+
+def test_an_old_option_name_still_works_for_a_release_and_names_the_new_one(capsys):
+    from pipeline.options import default_options, job_config
+    from pipeline.run import parse
+    options = parse(['--input=a.csv', '--output=o', '--rapidocr_min_side=800']).view_as(
+        type(default_options()))
+    assert options.ppocr_min_side == 800 and job_config(options).ocr.min_side == 800
+    assert '--rapidocr_min_side is now --ppocr_min_side' in capsys.readouterr().err
+    assert default_options(['--ppocr_min_side=700']).ppocr_min_side == 700
+    assert default_options().ppocr_min_side == 1000
+
+
+@pytest.mark.parametrize('command, typo, meant', [('evaluate', '--label', '--labels'),
+                                                  ('errors', '--example=3', '--examples'),
+                                                  ('report', '--gallerie=10', '--gallery'),
+                                                  ('train', '--fold=3', '--folds'),
+                                                  ('store', '--ocr_engin=tesseract', '--ocr_engine')])
+def test_every_subcommand_refuses_an_unknown_flag_in_one_line(tmp_path, capsys, command, typo, meant):
+    given = {'evaluate': ['--predictions=p.csv'], 'errors': ['--labels=l.csv', '--records=r'],
+             'report': ['--records=r', '--labels=l.csv', '--predictions=p.csv'], 'train': ['--records=r', '--labels=l'],
+             'store': [f'--store={tmp_path}']}[command]
+    with pytest.raises(SystemExit) as exit_info:
+        code = cli.main([command, *given, typo])
+        raise SystemExit(code)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].endswith(f'unknown option {typo.split("=")[0]}; did you mean {meant}?')
+
+
+def test_an_abbreviated_option_is_no_option(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(['evaluate', '--label=l.csv', '--pred=p.csv'])
+    assert 'unknown option --label; did you mean --labels?' in capsys.readouterr().err

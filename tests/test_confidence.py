@@ -7,13 +7,13 @@ import pytest
 
 from pipeline import train_chooser
 from pipeline.evaluate import confidence_result, expected_calibration_error, main as evaluate_main
-from transforms.candidates import find_candidates
-from transforms.choose import choose, load_model
-from transforms.confidence import calibrate, chosen_position, chosen_twin, family_of, logit, row_confidence
-from transforms.predict import ChooseConfig, ChooseFn
-from transforms.priors import load_priors
+from transforms.candidates import FindCandidatesFn
+from transforms.choose import ChooseConfig, ChooseFn
+from transforms.logic.chooser import choose, load_model
+from transforms.logic.confidence import calibrate, chosen_position, chosen_twin, family_of, logit, row_confidence
+from transforms.logic.features import find_candidates
+from transforms.logic.priors import load_priors
 from transforms.records import EMBEDDING, FACTS, FAILED, OCR, ROWS, ImageFacts, OcrResult, OcrWord, Row
-from transforms.row_candidates import FindCandidatesFn
 
 CALIBRATION = {'method': 'platt', 'families': {'height_width': {'slope': 1.0, 'intercept': -2.0, 'twin': -1.0},
                                                '*': {'slope': 2.0, 'intercept': 0.0}}}
@@ -304,7 +304,7 @@ def test_the_job_gives_the_confidence_of_the_truth_it_is_asked_for(monkeypatch):
     flat = {truth: {'families': {'*': {'slope': 0.0, 'twin': 0.0, 'intercept': logit(rate)}}}
             for truth, rate in (('catalogue', 0.3), ('printed', 0.8))}
     model.calibration = {'method': 'platt', 'truths': flat}
-    monkeypatch.setattr('transforms.predict.load_model', lambda: model)
+    monkeypatch.setattr('transforms.choose.load_model', lambda: model)
     assert predict(0.0).confidence == 0.3
     assert predict(0.0, truth='printed').confidence == 0.8
     assert predict(0.5).prediction == '' and predict(0.5, truth='printed').prediction.endswith('gram')
@@ -313,7 +313,7 @@ def test_the_job_gives_the_confidence_of_the_truth_it_is_asked_for(monkeypatch):
 def test_the_summary_counts_predictions_held_back():
     from pipeline.summary import format_summary
     summary = {'output': 'out', 'rows_in': 10, 'predictions_made': 6, 'predictions_held_back': 3,
-               'failures_by_stage': {}, 'failures_by_kind': {}, 'images': 10, 'images_reused': 0,
+               'failures_by_stage': {}, 'failures_by_kind': {}, 'images': 10, 'images_from_store': 0,
                'images_by_source': {'cache': 10}, 'stage_seconds': {}, 'wall_seconds': 1.0,
                'seconds_after_last_image': None}
     text = format_summary(summary)

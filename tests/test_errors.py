@@ -4,7 +4,7 @@ import json
 import pytest
 
 from pipeline.errors import CATEGORIES, analyse, classify, format_table, format_unit_choices, numbers_in, unit_choices
-from transforms.priors import Priors, build_priors
+from transforms.logic.priors import Priors, build_priors
 
 
 def cand(value, unit):

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from pipeline.evaluate import evaluate
-from transforms.units import parse_value
+from transforms.logic.units import parse_value
 
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '..', 'shared')
 SCORER = os.path.join(SHARED, 'tools', 'score.py')

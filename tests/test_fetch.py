@@ -9,9 +9,9 @@ import apache_beam as beam
 import pytest
 
 from tests import image_server
-from transforms import download
-from transforms.download import RefusedLink, check_link, non_public_reason, retry_after_seconds
-from transforms.fetch import FAILED, cache_name
+from transforms.fetch_images import FAILED, cache_name
+from transforms.logic import download
+from transforms.logic.download import RefusedLink, check_link, non_public_reason, retry_after_seconds
 from transforms.records import FetchedImage
 
 

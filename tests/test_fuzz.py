@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests import image_server
 from tests.images import encode, noise_image
-from transforms.fetch import FAILED
+from transforms.fetch_images import FAILED
+from transforms.logic.units import ENTITY_UNITS, find_quantities
 from transforms.preprocess import FACTS, PreprocessBatchFn
-from transforms.read import HEADER, parse_csv_text
+from transforms.read_rows import HEADER, parse_csv_text
 from transforms.records import DecodedImage, FetchedImage, RejectedRow, Row
-from transforms.units import ENTITY_UNITS, find_quantities
 
 ALL_UNITS = {unit for units in ENTITY_UNITS.values() for unit in units}
 HEADER_LINE = ','.join(HEADER) + '\n'

@@ -1,8 +1,8 @@
-"""Dimension lines beside and under words (transforms/lines.py), on drawn images."""
+"""Dimension lines beside and under words (transforms/logic/lines.py), on drawn images."""
 import numpy as np
 import pytest
 
-from transforms.lines import beside_lines, line_masks, mark_dimension_lines
+from transforms.logic.lines import beside_lines, line_masks, mark_dimension_lines
 from transforms.records import OcrWord
 
 
@@ -86,7 +86,7 @@ class _FixedReader:
 
 
 def test_the_ocr_stage_marks_the_words_it_reads():
-    from transforms.ocr import OcrFn
+    from transforms.read_text import OcrFn
     from transforms.records import DecodedImage, ImageFacts
     fn = OcrFn((_FixedReader(),))
     fn.setup()

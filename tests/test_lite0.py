@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import lite0
+from transforms.logic import lite0
 
 REFERENCE_PATH = Path(__file__).parent / 'data' / 'lite0_reference_logits.json'
 # Observed max |keras - torch| is ~1.2e-5 on logits of magnitude <= 7.2 (float32 on both sides,

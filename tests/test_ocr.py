@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.options import default_options, job_config
 from tests.images import label_image
-from transforms.engines import (
+from transforms.logic.engines import (
     PADDLE_LINES,
     PaddleReader,
     TesseractReader,
@@ -18,7 +18,7 @@ from transforms.engines import (
     words_from_boxes,
     words_from_tesseract,
 )
-from transforms.ocr import FAILED, OcrFn, make_readers
+from transforms.read_text import FAILED, OcrFn, make_readers
 from transforms.records import DecodedImage, ImageFacts, OcrResult
 
 
@@ -222,7 +222,7 @@ def readers(*flags):
 
 
 def test_make_readers():
-    both = readers('--ocr_engine=both', '--ocr_psm=6', '--rapidocr_detection_side=640', '--rapidocr_min_side=800')
+    both = readers('--ocr_engine=both', '--ocr_psm=6', '--ppocr_detection_side=640', '--ppocr_min_side=800')
     assert [r.name for r in both] == ['tesseract', 'rapidocr']
     assert both[0].psm == 6 and (both[1].detection_side, both[1].min_side) == (640, 800)
     assert [r.name for r in readers('--ocr_engine=tesseract')] == ['tesseract']
@@ -275,7 +275,7 @@ def test_second_pass_only_when_the_first_finds_no_quantity():
 KEEP_FREED_MEMORY_CHECK = '''
 import resource, sys
 import numpy as np
-from transforms.memory import keep_freed_memory
+from transforms.logic.memory import keep_freed_memory
 
 def faults():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

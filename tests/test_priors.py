@@ -8,9 +8,9 @@ import pytest
 
 from pipeline.build_priors import excluded_links
 from tests.conftest import SHARED_DATA
-from transforms import priors as priors_module
-from transforms.priors import PRIORS_PATH, Priors, build_priors, load_priors
-from transforms.units import ENTITY_UNITS
+from transforms.logic import priors as priors_module
+from transforms.logic.priors import PRIORS_PATH, Priors, build_priors, load_priors
+from transforms.logic.units import ENTITY_UNITS
 
 
 def label(group_id, entity_name, entity_value):

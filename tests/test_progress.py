@@ -20,7 +20,7 @@ def test_rows_follow_the_images_marked_done(tmp_path):
     rows_per_link = {'a': 2, 'b': 1, 'c': 1}
     watcher = ProgressWatcher(str(tmp_path), rows_per_link, rows_total=5, stream=io.StringIO())
     assert watcher.rows_done == 1  # the rejected row
-    (tmp_path / '2.Reused.links').write_text('c\n')  # its reading came from the result store
+    (tmp_path / '2.FromStore.links').write_text('c\n')  # its reading came from the result store
     (tmp_path / '1.Read.links').write_text('a\nb')  # 'b' is still being written: not counted yet
     watcher.poll()
     assert watcher.rows_done == 4

@@ -2,7 +2,7 @@
 import apache_beam as beam
 import pytest
 
-from transforms.read import REJECTED, ParseCsvFn, check_header, parse_csv_text, read_header, validate_row
+from transforms.read_rows import REJECTED, ParseCsvFn, check_header, parse_csv_text, read_header, validate_row
 from transforms.records import RejectedRow, Row
 
 LINK = 'https://m.media-amazon.com/images/I/abc.jpg'

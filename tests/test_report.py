@@ -15,7 +15,7 @@ from PIL import Image
 
 from pipeline import report
 from tests.images import encode, label_image
-from transforms.annotate import annotated_name
+from transforms.logic.drawing import annotated_name
 from transforms.records import RECORD_SCHEMA, Candidate, RowResult
 
 LINK = 'https://cdn.example.com/i/{}'

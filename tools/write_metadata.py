@@ -38,7 +38,7 @@ GROUPS = {
     'Input and output': ('input', 'output', 'images_dir', 'num_shards', 'annotate_dir', 'store', 'resume'),
     'Model and batching': ('model_path', 'inference_min_batch_size', 'inference_max_batch_size',
                            'preprocess_batch_size'),
-    'Reading the text': ('ocr_engine', 'rapidocr_detection_side', 'rapidocr_min_side', 'rapidocr_retry_side',
+    'Reading the text': ('ocr_engine', 'ppocr_detection_side', 'ppocr_min_side', 'ppocr_retry_side',
                          'chooser', 'blank_when_unread', 'min_confidence', 'confidence_truth', 'ocr_psm', 'ocr_max_side'),
     'Fetching images': ('fetch_timeout', 'fetch_retries', 'fetch_deadline', 'fetch_concurrency',
                         'allow_private_networks', 'max_image_pixels', 'max_image_bytes'),
@@ -52,7 +52,7 @@ def option_actions():
     """The argparse actions SpecscanOptions defines, in order."""
     parser = argparse.ArgumentParser()
     SpecscanOptions._add_argparse_args(parser)
-    return [a for a in parser._actions if a.dest != 'help']
+    return [a for a in parser._actions if a.dest != 'help' and a.help != argparse.SUPPRESS]  # not the old names
 
 
 def group_of(name: str) -> str:

@@ -10,14 +10,15 @@ import io
 import re
 import time
 from dataclasses import dataclass
-from typing import Optional
 
 import apache_beam as beam
 import numpy as np
 
+from transforms.files import sniff_image_format
+from transforms.logic.lite0 import IMAGE_SIZE
 from transforms.records import DECODED, FACTS, FAILED, DecodedImage, Failure, FetchedImage, ImageFacts
 
-CNN_INPUT_SIZE = 224
+CNN_INPUT_SIZE = IMAGE_SIZE  # the CNN's own (transforms/logic/lite0.py)
 
 
 @dataclass(frozen=True)
@@ -26,27 +27,6 @@ class PreprocessConfig:
     batch_size: int
     max_pixels: int
     ocr_max_side: int
-
-_MAGIC = (
-    (b'\xff\xd8\xff', 'jpeg'),
-    (b'\x89PNG\r\n\x1a\n', 'png'),
-    (b'GIF87a', 'gif'),
-    (b'GIF89a', 'gif'),
-    (b'BM', 'bmp'),
-    (b'II*\x00', 'tiff'),
-    (b'MM\x00*', 'tiff'),
-)
-
-
-def sniff_image_format(data: bytes) -> Optional[str]:
-    """The image format the magic bytes announce, or None: the body, not a header, decides."""
-    if data[:4] == b'RIFF' and data[8:12] == b'WEBP':
-        return 'webp'
-    for magic, name in _MAGIC:
-        if data.startswith(magic):
-            return name
-    return None
-
 
 def header_size(data: bytes) -> tuple:
     """(width, height) from the image header alone; Pillow reads no pixels here."""

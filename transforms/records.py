@@ -31,13 +31,16 @@ STAGES = ('read', 'fetch', 'decode', 'inference', 'ocr', 'choose')
 # What is learned about each image travels as (link, record) on one of these streams, named
 # once: every stage puts its failures on FAILED as (link, Failure), Preprocess its ImageFacts on
 # FACTS, ReadText its OcrResult on OCR, Embed its Embedding on EMBEDDING. The result store
-# (transforms/store.py) keeps the first three as READING and hands them back by the same
-# names; Candidates joins them to their rows by them.
+# (Recall, Remember) keeps the first three as READING and hands them back by the same names;
+# Candidates joins them to their rows by them.
 FACTS, OCR, EMBEDDING, FAILED = 'facts', 'ocr', 'embedding', 'failed'
 READING = (FACTS, OCR, EMBEDDING)
 IMAGE_STREAMS = READING + (FAILED,)
 # The main outputs: ReadRows' Rows, FetchImages' FetchedImages, Preprocess' DecodedImages.
 ROWS, IMAGES, DECODED = 'rows', 'images', 'decoded'
+# ReadRows' rows that are no Row (a malformed line, an unknown entity: RejectedRow); the links
+# SpreadNewLinks deals out evenly; the RowResults Annotate draws.
+REJECTED, NEW_LINKS, RESULTS = 'rejected', 'new_links', 'results'
 
 
 @record
@@ -80,7 +83,7 @@ class FetchedImage:
     source: str          # 'cache', 'network', or 'store' (--resume: not fetched again)
     seconds: float
     sha256: str = ''     # of the bytes: the image's key in the result store
-    stored: typing.Any = None  # its reading from the store (transforms/store.py Reading), if there
+    reading_from_store: typing.Any = None  # its Reading from the result store (logic/store_entries.py), if there
 
 
 @record
@@ -93,7 +96,7 @@ class ImageFacts:
     fetch_seconds: float
     decode_seconds: float
     image_sha256: str = ''   # of its bytes: its key in the result store
-    reused: bool = False     # its reading came from the result store, not from decoding it now
+    from_store: bool = False  # its reading came from the result store, not from decoding it now
 
 
 @record
@@ -122,7 +125,7 @@ class OcrWord:
     line: int                # words with the same number sit on one text line
     engine: str = 'tesseract'  # 'tesseract', or the PP-OCR engine: 'rapidocr' (v4), 'ppocrv6', ...
     vertical: bool = False   # read from text that runs up or down the image
-    line_beside: bool = False  # a long vertical line runs beside it (transforms/lines.py)
+    line_beside: bool = False  # a long vertical line runs beside it (transforms/logic/lines.py)
     line_over: bool = False    # a long horizontal line runs above or below it
     angle: float = 0.0       # the direction its text runs, degrees counter-clockwise from left-to-right
                              # (90: printed bottom to top, -90: top to bottom; Tesseract's are all 0)
@@ -158,16 +161,16 @@ class Candidate:
     engine: str = ''
     confidence: float = 0.0
     vertical: bool = False
-    group: str = 'single'    # 'single', 'range', 'dimensions' (see transforms/units.py), 'bare' (no unit
+    group: str = 'single'    # 'single', 'range', 'dimensions' (see transforms/logic/units.py), 'bare' (no unit
                              # printed) or 'glued' (a unit run on into letters: '200gpack'; both see
-                             # transforms/candidates.py) or 'usual' (read nowhere: the product
-                             # group's usual value, see transforms/choose.py)
+                             # transforms/logic/features.py) or 'usual' (read nowhere: the product
+                             # group's usual value, see transforms/logic/chooser.py)
     group_position: int = 0
     group_size: int = 1
     prominence: float = 0.0  # text size over the largest text size in the image
     keyword: bool = False    # an entity keyword stands next to it on its line
     repeats: int = 0         # other readings of the same value and unit in the image
-    plausible: bool = True   # training labels of the entity come near this value (transforms/priors.py)
+    plausible: bool = True   # training labels of the entity come near this value (transforms/logic/priors.py)
 
 
 @record
@@ -179,7 +182,7 @@ class RowResult:
     group_id: str
     entity_name: str
     prediction: str          # as in predictions.csv: blank under --min_confidence
-    confidence: float = 0.0  # calibrated probability that `chosen` is right (transforms/confidence.py)
+    confidence: float = 0.0  # calibrated probability that `chosen` is right (transforms/logic/confidence.py)
     chosen: str = ''         # the chooser's value, before --min_confidence (as in confidence.csv)
     image_source: str = ''
     image_sha256: str = ''

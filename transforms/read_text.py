@@ -1,25 +1,22 @@
 """ReadText: words with boxes and confidences for every image, from the engines --ocr_engine names.
 
-The engines (transforms/engines.py) share one interface; this stage opens them once per
+The engines (transforms/logic/engines.py) share one interface; this stage opens them once per
 worker, reads each decoded image with each, and marks the words that stand beside a
-drawing's dimension lines (transforms/lines.py). Each word records the engine that read it.
+drawing's dimension lines (transforms/logic/lines.py). Each word records the engine that read it.
 """
 import time
 from dataclasses import dataclass
 
 import apache_beam as beam
 
-from transforms.engines import PADDLE_ENGINES, PaddleReader, TesseractReader
-from transforms.lines import mark_dimension_lines
+from transforms.logic.engines import ENGINES, PaddleReader, TesseractReader
+from transforms.logic.lines import mark_dimension_lines
 from transforms.records import FAILED, OCR, Failure, OcrResult
-
-# 'both': Tesseract's and PP-OCRv4's words together; 'none': no text read (fetch and decode only)
-ENGINES = ('tesseract',) + PADDLE_ENGINES + ('both', 'none')
 
 
 @dataclass(frozen=True)
 class OcrConfig:
-    """--ocr_engine, --ocr_psm and the --rapidocr_* sizes (pipeline/options.py owns the defaults)."""
+    """--ocr_engine, --ocr_psm and the --ppocr_* sizes (pipeline/options.py owns the defaults)."""
     engine: str
     psm: int
     detection_side: int
@@ -28,16 +25,13 @@ class OcrConfig:
 
 
 def make_readers(config: OcrConfig) -> tuple:
-    """The readers behind --ocr_engine."""
-    engine = config.engine
-    if engine not in ENGINES:
-        raise ValueError(f'unknown OCR engine {engine!r}: choose one of {", ".join(ENGINES)}')
-    readers = ()
-    if engine in ('tesseract', 'both'):
-        readers += (TesseractReader(config.psm),)
-    if engine in PADDLE_ENGINES or engine == 'both':
-        readers += (PaddleReader('rapidocr' if engine == 'both' else engine, config.detection_side, config.min_side,
-                                 config.retry_side),)
+    """The readers behind --ocr_engine (transforms/logic/engines.py's ENGINES)."""
+    if config.engine not in ENGINES:
+        raise ValueError(f'unknown OCR engine {config.engine!r}: choose one of {", ".join(ENGINES)}')
+    engine = ENGINES[config.engine]
+    readers = (TesseractReader(config.psm),) if engine.tesseract else ()
+    if engine.paddle:
+        readers += (PaddleReader(engine.paddle, config.detection_side, config.min_side, config.retry_side),)
     return readers
 
 

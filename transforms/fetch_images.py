@@ -8,13 +8,15 @@ rename so that a killed run never leaves half an image that a later run would tr
 Fetching waits on the network, not the CPU, so each DoFn instance keeps up to `concurrency`
 downloads in flight on a thread pool (opened in setup(), like the HTTP session) and hands on
 each image as soon as it arrives; the last ones are drained in finish_bundle(). How a single
-download is guarded, capped and retried is `transforms.download`.
+download is guarded, capped and retried is `transforms.logic.download`.
 
-With a result store (transforms/store.py), each image's bytes are hashed and its reading looked
+With a result store (transforms/files.py's Store), each image's bytes are hashed and its reading looked
 up there on the same threads (a store on gs:// answers slowly, so the lookups run in parallel
 like the downloads). A link fetched before from the network is asked for with its validators,
 and a 304 answer reuses the stored reading without the bytes; a link in the cache folder is
 read and hashed as it is. A link the run being resumed fetched is not fetched again.
+Before fetching, the links the store has no record of are dealt out evenly between the workers
+(SpreadNewLinks), so that a night's few new images are not left to one of them by chance.
 """
 import logging
 import posixpath
@@ -29,11 +31,11 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms import worker_exit
-from transforms.download import LIFT, Download, Downloader, DownloadError, RefusedLink
-from transforms.records import FAILED, IMAGES, Failure, FetchedImage
-from transforms.preprocess import sniff_image_format
-from transforms.sinks import write_whole
-from transforms.store import LinkRecord, SpreadNewLinks, Store, StoreConfig, sha256_of
+from transforms.files import Store, StoreConfig, sniff_image_format, write_whole
+from transforms.logic.download import (BACKOFF_SECONDS, LIFT, MAX_RETRY_AFTER_SECONDS, Download, Downloader,
+                                       DownloadError, RefusedLink)
+from transforms.logic.store_entries import LinkRecord, link_key, sha256_of
+from transforms.records import FAILED, IMAGES, NEW_LINKS, Failure, FetchedImage
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,8 @@ class FetchNotes:
 class FetchImageFn(beam.DoFn):
     """link -> FetchedImage, or (link, Failure) on the FAILED output, many links in flight at once."""
 
-    def __init__(self, config: FetchConfig, store: Optional[StoreConfig] = None, backoff: float = 0.5,
-                 max_retry_after: float = 30.0):
+    def __init__(self, config: FetchConfig, store: Optional[StoreConfig] = None, backoff: float = BACKOFF_SECONDS,
+                 max_retry_after: float = MAX_RETRY_AFTER_SECONDS):
         self.config = config
         self.store_config = store
         self.concurrency = max(1, config.concurrency)
@@ -234,6 +236,50 @@ def _check_body(data: bytes, max_bytes: int) -> bytes:
     if sniff_image_format(data) is None:
         raise DownloadError(f'not an image: starts with {data[:16]!r}')
     return data
+
+
+def list_fetched_links(config: StoreConfig) -> Optional[frozenset]:
+    """Store.fetched_links, or None when the store cannot be listed (that only loses the even split)."""
+    try:
+        return Store(config).fetched_links()
+    except Exception as error:
+        logging.warning('specscan: could not list the store\'s links: %s', str(error)[:300])
+        return None
+
+
+def sort_link(link: str, known: Optional[frozenset]):
+    """link -> tagged NEW_LINKS when the store has fetched other links before but not this one
+    (its reading is probably not there); else itself. With nothing known (a first night, a new
+    reading version) every link is new and the runner's own split is even enough: no shuffle."""
+    if known is None or link_key(link) in known:
+        yield link
+    else:
+        yield beam.pvalue.TaggedOutput(NEW_LINKS, link)
+
+
+class SpreadNewLinks(beam.PTransform):
+    """Distinct links -> the same links, those the store has not seen dealt out evenly.
+
+    A runner splits a stage's input between its workers; the links fetched before cost a store
+    lookup each, new ones a whole reading. Left to chance, one local worker may get 38 of 69 new
+    images and read on alone at the end. The new links cross a shuffle of their own and the two
+    streams are joined, so each worker's share holds an even part of both (DirectRunner: dealt
+    round-robin; on Dataflow the shuffle spreads them). Only links cross, never image bytes. The
+    store's link records are listed once per job and reach the workers as a side input.
+    """
+
+    def __init__(self, config: StoreConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, links):
+        known = (links.pipeline
+                 | 'StoreRoot' >> beam.Create([self.config])
+                 | 'ListLinkRecords' >> beam.Map(list_fetched_links))
+        sorted_links = links | 'KnownOrNew' >> beam.FlatMap(sort_link, beam.pvalue.AsSingleton(known)).with_outputs(
+            NEW_LINKS, main='others')
+        new = sorted_links[NEW_LINKS] | 'ShuffleNewLinks' >> beam.Reshuffle()
+        return (sorted_links['others'], new) | 'AllLinks' >> beam.Flatten()
 
 
 class FetchImages(beam.PTransform):

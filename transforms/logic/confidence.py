@@ -73,7 +73,7 @@ def calibrate(calibration: Optional[dict], entity_name: str, score: float, twin:
 def chosen_position(candidates: Sequence, prediction: str) -> Optional[int]:
     """Where the candidate that gave the prediction stands: choose() took the best allowed,
     plausible candidate, or appended the usual value (None without a prediction)."""
-    from transforms.choose import best_candidate
+    from transforms.logic.chooser import best_candidate
     best = best_candidate(candidates) if prediction else None
     return None if best is None else list(candidates).index(best)
 

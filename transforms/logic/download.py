@@ -19,7 +19,7 @@ server on loopback. What it guards against, and why:
   Content-Type says, so an HTML error page is refused after its first chunk.
 `fetch` also sends the validators of an earlier download (If-None-Match with its ETag,
 If-Modified-Since with its Last-Modified) when it is given them: a 304 answer says the image
-did not change, and the result store (transforms/store.py) already holds what it says.
+did not change, and the result store (transforms/files.py's Store) already holds what it says.
 """
 import email.utils
 import ipaddress
@@ -39,6 +39,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 USER_AGENT = 'specscan/0.1 (+https://github.com/specscan/specscan)'
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_REDIRECTS = 5
+BACKOFF_SECONDS = 0.5         # the first retry's wait; each retry doubles it (with jitter)
+MAX_RETRY_AFTER_SECONDS = 30.0  # a server's Retry-After is honoured up to this
 CHUNK_BYTES = 64 * 1024
 LIFT = '--allow_private_networks lifts this'
 
@@ -160,7 +162,8 @@ class Downloader:
     """
 
     def __init__(self, timeout: float, retries: int, max_bytes: int, deadline: float,
-                 allow_private_networks: bool, pool_size: int, backoff: float = 0.5, max_retry_after: float = 30.0,
+                 allow_private_networks: bool, pool_size: int, backoff: float = BACKOFF_SECONDS,
+                 max_retry_after: float = MAX_RETRY_AFTER_SECONDS,
                  is_image: Callable[[bytes], bool] = lambda head: True):
         self.timeout = timeout
         self.retries = retries
@@ -180,9 +183,6 @@ class Downloader:
 
     def close(self) -> None:
         self.session.close()
-
-    def get(self, link: str) -> bytes:
-        return self.fetch(link).data
 
     def fetch(self, link: str, etag: str = '', last_modified: str = '') -> Download:
         """The body and its validators; with `etag` or `last_modified` (from an earlier Download of

@@ -13,11 +13,10 @@ from urllib.parse import urlparse
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.records import ROWS, Failure, RejectedRow, Row
-from transforms.units import ENTITY_UNITS
+from transforms.logic.units import ENTITY_UNITS
+from transforms.records import REJECTED, ROWS, Failure, RejectedRow, Row
 
 HEADER = ('index', 'image_link', 'group_id', 'entity_name')
-REJECTED = 'rejected'
 
 
 def validate_row(ordinal: int, fields: list) -> Union[Row, RejectedRow]:
@@ -133,3 +132,4 @@ class ReadRows(beam.PTransform):
                   | 'ParseCsv' >> beam.ParDo(ParseCsvFn()).with_outputs(REJECTED, main=ROWS))
         rows = parsed[ROWS] | 'SpreadRows' >> beam.Reshuffle()
         return {ROWS: rows, REJECTED: parsed[REJECTED]}
+

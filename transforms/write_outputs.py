@@ -1,4 +1,4 @@
-"""Sinks: sharded Parquet of every RowResult, failures as JSON lines, predictions.csv and
+"""WriteOutputs: sharded Parquet of every RowResult, failures as JSON lines, predictions.csv and
 confidence.csv.
 
 predictions.csv (the challenge's index,prediction) and confidence.csv (index,prediction,
@@ -10,12 +10,11 @@ written under a temporary name and renamed, so a reader never sees half a file.
 import csv
 import io
 import json
-import os
-import uuid
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.files import write_whole
 from transforms.records import RECORD_SCHEMA, RowResult
 
 PREDICTIONS_FILE = 'predictions.csv'
@@ -54,26 +53,6 @@ def failure_json(result: RowResult) -> str:
     return json.dumps({'index': result.index, 'image_link': result.image_link,
                        'entity_name': result.entity_name, 'stage': result.failure_stage,
                        'reason': result.failure_reason}, ensure_ascii=False)
-
-
-def write_whole(path: str, data: bytes) -> None:
-    """Write a file that readers see whole or not at all, also while another writer writes the
-    same path: an object store (gs://) commits an object whole when it is closed; a local file
-    is written under a temporary name of its own and atomically put in place (a failed write
-    leaves no temporary behind)."""
-    if '://' in path:
-        with FileSystems.create(path) as handle:
-            handle.write(data)
-        return
-    temporary = f'{path}.tmp-{uuid.uuid4().hex}'
-    try:
-        with FileSystems.create(temporary) as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
 
 
 class WritePredictionsFn(beam.DoFn):

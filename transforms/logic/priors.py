@@ -13,9 +13,9 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from transforms.units import ENTITY_UNITS
+from transforms.logic.units import ENTITY_UNITS
 
-PRIORS_PATH = Path(__file__).parent / 'data' / 'priors.json'
+PRIORS_PATH = Path(__file__).parent.parent / 'data' / 'priors.json'
 # Value histograms: log10(value) in bins of a quarter decade from 0.001 to 1,000,000.
 LOG10_LOW, LOG10_HIGH, BINS = -3.0, 6.0, 36
 GROUP_SMOOTHING = 5.0  # a group's own unit counts weigh like this many labels of the entity's

@@ -437,8 +437,3 @@ def lone_unit(word: str) -> str | None:
     if not match or match.group(1).lower() in _AMBIGUOUS_LONE_WORDS:
         return None
     return _UNIT_BY_KEY.get(_alias_key(match.group(1)))
-
-
-def find_quantities_in_text(text: str) -> list[Quantity]:
-    """Convenience for text that is not yet split into words."""
-    return find_quantities(text.split())
