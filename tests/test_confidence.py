@@ -9,9 +9,9 @@ from pipeline import train_chooser
 from pipeline.evaluate import confidence_result, expected_calibration_error, main as evaluate_main
 from transforms.candidates import FindCandidatesFn
 from transforms.choose import ChooseConfig, ChooseFn
-from transforms.logic.chooser import choose, load_model
+from transforms.logic.chooser import TreeModel, choose, load_model
 from transforms.logic.confidence import calibrate, chosen_position, chosen_twin, family_of, logit, row_confidence
-from transforms.logic.features import find_candidates
+from transforms.logic.features import FEATURES, find_candidates
 from transforms.logic.priors import load_priors
 from transforms.records import EMBEDDING, FACTS, FAILED, OCR, ROWS, ImageFacts, OcrResult, OcrWord, Row
 
@@ -69,38 +69,42 @@ def test_a_row_without_prediction_has_confidence_zero(priors):
     assert row_confidence(candidates, prediction, 'item_weight', None) == 0.0
 
 
+def flat_model(score: float) -> TreeModel:
+    """A chooser that scores every candidate `score`, with CALIBRATION's curves: its confidences can
+    be worked out by hand."""
+    return TreeModel({'features': list(FEATURES), 'baseline': logit(score), 'trees': [],
+                      'calibration': CALIBRATION})
+
+
 def test_learned_confidence_is_the_calibrated_score_of_the_chosen_candidate(priors):
-    model = load_model()
     scored = find_candidates(line_words(['Net', 'Wt', '500', 'g'], ['Serving', '40', 'g']), 'item_weight', '7',
                              800, 600, priors)
-    prediction, candidates = choose(scored, 'item_weight', '7', priors, model)
-    best = max((c for c in candidates if c.allowed), key=lambda c: c.score)
-    assert row_confidence(candidates, prediction, 'item_weight', model) == \
-        round(calibrate(model.calibration, 'item_weight', best.score), 4)
+    prediction, candidates = choose(scored, 'item_weight', '7', priors, flat_model(0.8))
+    assert prediction and {c.score for c in candidates if c.allowed} == {0.8}
+    # '*': slope 2, intercept 0: 0.8 ** 2 / (0.8 ** 2 + 0.2 ** 2)
+    assert row_confidence(candidates, prediction, 'item_weight', flat_model(0.8)) == 0.9412
 
 
 def test_rule_chooser_gets_the_models_confidence_in_the_candidate_it_took(priors):
     """Rule scores are not probabilities: the confidence comes from the learned model's score
     of the same candidate."""
-    model = load_model()
     scored = find_candidates(line_words(['Output', '12V']), 'voltage', '7', 800, 600, priors)
     prediction, candidates = choose(scored, 'voltage', '7', priors, None)
     rule = [c for c in candidates if c.allowed][0]
     assert rule.score > 1.0  # a rule score, not a probability
-    confidence = row_confidence(candidates, prediction, 'voltage', model, scored, rescore=True)
-    assert confidence == round(calibrate(model.calibration, 'voltage', model.probability(scored[0].features)), 4)
-    assert 0.0 < confidence < 1.0
+    assert row_confidence(candidates, prediction, 'voltage', flat_model(0.8), scored, rescore=True) == 0.9412
+    assert row_confidence(candidates, prediction, 'voltage', flat_model(0.5), scored, rescore=True) == 0.5
 
 
 def test_the_confidence_knows_when_the_chosen_value_is_printed_in_another_unit_too(priors):
-    model = load_model()
-    for words, twin in ((['Net', 'Wt', '500', 'g', '(17.6', 'oz)'], True), (['Net', 'Wt', '500', 'g'], False)):
-        scored = find_candidates(line_words(words), 'item_weight', '7', 800, 600, priors)
-        prediction, candidates = choose(scored, 'item_weight', '7', priors, model)
-        best = max((c for c in candidates if c.allowed), key=lambda c: c.score)
+    """height_width: slope 1, intercept -2, twin -1; a width of score 0.8 is 1 / (1 + e^-(logit 0.8 - 2))
+    alone and 1 / (1 + e^-(logit 0.8 - 3)) printed in centimetres too."""
+    for words, twin, expected in ((['Width', '40', 'cm', '(15.7', 'in)'], True, 0.1661),
+                                  (['Width', '40', 'cm'], False, 0.3512)):
+        scored = find_candidates(line_words(words), 'width', '7', 800, 600, priors)
+        prediction, candidates = choose(scored, 'width', '7', priors, flat_model(0.8))
         assert chosen_twin(chosen_position(candidates, prediction), scored) is twin
-        assert row_confidence(candidates, prediction, 'item_weight', model, scored) == \
-            round(calibrate(model.calibration, 'item_weight', best.score, twin), 4)
+        assert row_confidence(candidates, prediction, 'width', flat_model(0.8), scored) == expected
     assert not chosen_twin(chosen_position(candidates, ''), scored)
 
 

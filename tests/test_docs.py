@@ -61,4 +61,15 @@ def test_options_table_is_the_options_class():
     assert page == with_options_table(page), 'docs/options.md is stale: run python tools/write_metadata.py'
     rows = [line for line in page.splitlines() if line.startswith('| `--')]
     assert [row.split('`')[1] for row in rows] == [f'--{a.dest}' for a in option_actions()]
-    assert '`--skip_cnn` | off |' in page and '`none`' in page
+    # each documented default is what a run without the option gets
+    from pipeline.options import REQUIRED_OPTIONS, default_options
+    options = default_options()
+    for row in rows:
+        name, shown = row.split('`')[1][2:], row.split(' | ')[1]
+        default = getattr(options, name)
+        if name in REQUIRED_OPTIONS:
+            assert shown == '(required)'
+        elif default is None or default is False:
+            assert shown == ('off' if default is False else 'none'), name
+        else:
+            assert shown == f'`{default}`', name

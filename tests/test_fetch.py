@@ -157,11 +157,21 @@ def test_timeout_is_recorded(server):
     assert reason.startswith('timeout') and 'gave up after 1 try' in reason
 
 
-def test_slow_drip_is_cut_at_the_deadline(server):
-    """A byte every 0.2 s never trips the 5 s read timeout: the 1 s deadline stops it, long before 100 kB."""
+def test_slow_drip_is_cut_at_the_deadline(server, monkeypatch):
+    """A byte every 0.2 s never trips the 5 s read timeout: the 1 s deadline stops it, long before 100 kB.
+    The downloader's clock is a counter that moves a quarter second each time it is read, so the
+    deadline passes at the fourth chunk however busy the machine is."""
+    ticks = []
+
+    def clock():
+        ticks.append(0.25 * len(ticks))
+        return ticks[-1]
+    monkeypatch.setattr(download, 'time', types.SimpleNamespace(monotonic=clock, time=time.time, sleep=time.sleep))
     reason = failure_of(fetch_one(server.url('/drip/a.jpg'), timeout=5.0, deadline=1.0))
     bytes_read = int(re.fullmatch(r'deadline: body still arriving after 1 s \((\d+) bytes so far\)', reason).group(1))
-    assert 0 < bytes_read < 100_000 and len(server.hits) == 1
+    # the deadline (0 + 1), the time left before the request, then one look per chunk: 0.5, 0.75, 1.0, 1.25
+    assert ticks == [0.0, 0.25, 0.5, 0.75, 1.0, 1.25]
+    assert 4 <= bytes_read < 100 and len(server.hits) == 1
 
 
 def test_connection_reset_mid_body_is_retried_then_recorded(server):

@@ -14,7 +14,6 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -115,30 +114,22 @@ def test_a_half_written_file_of_a_killed_run_is_never_read(store):
     assert store.recall(SHA) == (None, 0)  # not there, and not corrupt: simply read again
 
 
-def test_writers_and_readers_of_one_entry_at_once_never_see_half_of_it(store):
-    """Two runs sharing a store write the same entries: a reader sees the whole entry or none."""
-    errors, seen = [], []
+def test_a_reader_in_the_middle_of_a_write_sees_the_entry_whole_or_not_at_all(store, monkeypatch):
+    """Two runs sharing a store write the same entries. A reader looks at the worst moment of each
+    write (its temporary file whole, not yet renamed into place): it finds the reading as it was
+    before the write (none at first, the whole one after), never a half-made one."""
+    looks = []
+    rename = os.replace
 
-    def write():
-        for _ in range(40):
-            save_reading(store)
-
-    def read():
-        for _ in range(200):
-            reading, corrupt = store.recall(SHA)
-            if corrupt:
-                errors.append(corrupt)
-            seen.append(reading is not None)
-
-    threads = [threading.Thread(target=write) for _ in range(4)] + [threading.Thread(target=read) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    assert any(seen)
-    assert store.recall(SHA)[0].words == WORDS
-    assert not glob.glob(os.path.join(store.root, '**', '*.tmp-*'), recursive=True)
+    def look_then_rename(source, target):
+        looks.append(store.recall(SHA))
+        rename(source, target)
+    monkeypatch.setattr(os, 'replace', look_then_rename)
+    save_reading(store)  # facts, OCR and embedding, each renamed after a look
+    assert looks == [(None, 0)] * 3
+    first, _ = store.recall(SHA)
+    save_reading(store)  # written again, as a second run sharing the store does
+    assert looks[3:] == [(first, 0)] * 3 and first.words == WORDS
 
 
 @pytest.mark.parametrize('missing', [FileNotFoundError, OSError])
@@ -533,11 +524,14 @@ def stored_images(store_dir) -> set:
 
 @pytest.mark.slow
 def test_a_killed_run_resumes_from_its_store_to_the_same_predictions(job, fresh, slow_server, model_path):
+    """Killed once it has stored an image: how many more it stored before the kill landed depends on
+    the machine and is not asserted; whatever it stored, the resumed run reads only the rest and
+    ends with the fresh run's predictions."""
     killed = job / 'killed'
     run_and_kill(job_argv(job, killed, model_path), killed / 'store')
     assert not (killed / 'predictions.csv').exists()
     done = stored_images(killed / 'store')
-    assert 0 < len(done) < IMAGES
+    assert done
 
     hits_before = len(slow_server.hits)
     assert main(job_argv(job, killed, model_path, '--resume')) == 0
