@@ -13,9 +13,11 @@ hardly depends on what else the machine runs.
 
 Then, on each setting's records of all sets together, the learned chooser is trained and
 scored with 5 folds by image (pipeline.train_chooser): the F1 each setting would give, with
-no image's rows both trained on and scored. It prints one table: per setting, the median CPU
-s/image per set, the ratio to the first setting, and numeric F1 on dev, on mix and the
-mix-weighted F1 of both.
+no image's rows both trained on and scored, as the mean over the standard split and --deals
+random deals of images to folds. It prints one table: per setting, the median CPU s/image per
+set, the ratio to the first setting, numeric F1 on dev, on mix and on both, the mix-weighted F1
+of both, and the paired difference to the first setting over the same deals (mean, and the
+range of the middle 95% of the deals' differences): a difference inside that range is noise.
 """
 import argparse
 import csv
@@ -54,23 +56,38 @@ def first_rows(set_name: str, rows: int, work: str) -> tuple:
     return path, len({row[1] for row in table[1:]})
 
 
-def cross_validated_f1(outputs: dict) -> dict:
-    """{'dev': numeric F1, 'mix': ..., 'mix-weighted': of all sets} with 5 folds by image."""
-    from pipeline.evaluate import evaluate
-    from pipeline.train_chooser import cross_validated, read_sets
+def cross_validated_f1(outputs: dict, deals: int = 0) -> dict:
+    """{'dev': numeric F1, 'mix': ..., 'mix-weighted': of all sets, 'numeric': of all sets} with 5
+    folds by image: the standard split, or the mean over it and `deals` random deals of images to
+    folds ('deals': each one's figures, for pairing with another setting's)."""
+    from pipeline.evaluate import evaluate, read_labels
+    from pipeline.train_chooser import cross_validated, read_sets, truth_of_labels
     from transforms.logic.priors import load_priors
     priors = load_priors()
     names = sorted(outputs)
-    rows = read_sets([os.path.join(outputs[n], 'records') for n in names],
-                     [os.path.join(DATA, n, 'labels.csv') for n in names], priors)
-    predicted, _ = cross_validated(rows, priors, 5)  # (predictions, confidences)
+    labels_paths = [os.path.join(DATA, n, 'labels.csv') for n in names]
+    truths = [truth_of_labels(read_labels(path)) for path in labels_paths]
+    rows = read_sets([os.path.join(outputs[n], 'records') for n in names], labels_paths, priors, truths)
     labels = [label for label, _, _ in rows]
-    result = {}
-    for name in names:
-        own = [label for label in labels if label.get('set', name) == name]
-        result[name] = evaluate(own, predicted)['numeric']['f1']
-    result['mix-weighted'] = evaluate(labels, predicted)['mix_weighted']['f1']
-    return result
+    each = []
+    for seed in [None] + list(range(deals)):
+        predicted, _ = cross_validated(rows, priors, 5, seed)  # (predictions, confidences)
+        result = {name: evaluate([label for label in labels if label.get('set', name) == name],
+                                 predicted)['numeric']['f1'] for name in names}
+        overall = evaluate(labels, predicted)
+        result.update({'mix-weighted': overall['mix_weighted']['f1'], 'numeric': overall['numeric']['f1']})
+        each.append(result)
+    means = {key: statistics.mean(r[key] for r in each) for key in each[0]}
+    return dict(means, deals=each)
+
+
+def paired(scores: dict, base: dict, key: str) -> str:
+    """'+0.0012 (-0.0030 to +0.0041)': the mean difference over the same deals of images to folds,
+    and the range the middle 95% of the per-deal differences span (the deals are paired)."""
+    differences = sorted(a[key] - b[key] for a, b in zip(scores['deals'], base['deals']))
+    low = differences[int(0.025 * (len(differences) - 1))]
+    high = differences[int(round(0.975 * (len(differences) - 1)))]
+    return f'{statistics.mean(differences):+.4f} ({low:+.4f} to {high:+.4f})'
 
 
 def main(argv=None) -> None:
@@ -80,6 +97,9 @@ def main(argv=None) -> None:
     parser.add_argument('--rows', type=int, default=0, help='first rows of each set (0: all)')
     parser.add_argument('--runs', type=int, default=1)
     parser.add_argument('--keep', help='write the runs here (default: a temporary folder)')
+    parser.add_argument('--deals', type=int, default=12,
+                        help='random deals of images to folds besides the standard split; F1 is their mean, and '
+                             'each setting is compared with the first on the same deals (paired)')
     args = parser.parse_args(argv)
     work = args.keep or tempfile.mkdtemp(prefix='specscan-ocr-bench-')
     os.makedirs(work, exist_ok=True)
@@ -101,15 +121,19 @@ def main(argv=None) -> None:
     print(f'\n{", ".join(f"{n} ({inputs[n][1]} images)" for n in args.sets)}, {args.runs} run(s) per setting, '
           f'{os.cpu_count()} cores, 2 worker processes')
     print('| setting | ' + ' | '.join(f'CPU s/image {n} (median)' for n in args.sets)
-          + f' | vs {first} | ' + ' | '.join(f'F1 {n}' for n in args.sets) + ' | mix-weighted F1 |')
-    print('|---' * (2 * len(args.sets) + 3) + '|')
+          + f' | vs {first} | ' + ' | '.join(f'F1 {n}' for n in args.sets)
+          + f' | F1 | mix-weighted F1 | paired vs {first}: F1 | mix-weighted |')
+    print('|---' * (2 * len(args.sets) + 6) + '|')
+    base_scores = cross_validated_f1(outputs[first], args.deals)
     for setting in args.settings:
         medians = [statistics.median(cpu[setting, n]) for n in args.sets]
         base = sum(statistics.median(cpu[first, n]) * inputs[n][1] for n in args.sets)
         ratio = sum(m * inputs[n][1] for m, n in zip(medians, args.sets)) / base
-        scores = cross_validated_f1(outputs[setting])
+        scores = base_scores if setting == first else cross_validated_f1(outputs[setting], args.deals)
         print(f'| {setting} | ' + ' | '.join(f'{m:.3f}' for m in medians) + f' | {ratio:.2f}x | '
-              + ' | '.join(f'{scores[n]:.4f}' for n in args.sets) + f' | {scores["mix-weighted"]:.4f} |')
+              + ' | '.join(f'{scores[n]:.4f}' for n in args.sets)
+              + f' | {scores["numeric"]:.4f} | {scores["mix-weighted"]:.4f} | '
+              + f'{paired(scores, base_scores, "numeric")} | {paired(scores, base_scores, "mix-weighted")} |')
     print(f'\noutputs under {work}')
 
 

@@ -242,5 +242,9 @@ def test_the_ocr_engines_bench_scores_a_settings_records_cross_validated(drawn_r
     labels = read_labels(str(drawn_run / 'labels.csv'))
     rows = train_chooser.read_sets([str(drawn_run / 'out' / 'records')], [str(drawn_run / 'labels.csv')], load_priors())
     predicted, _ = train_chooser.cross_validated(rows, load_priors(), 5)
-    assert scores == {'drawn': evaluate(labels, predicted)['numeric']['f1'],
-                      'mix-weighted': evaluate(labels, predicted)['mix_weighted']['f1']}
+    result = evaluate(labels, predicted)
+    assert (scores['drawn'], scores['numeric'], scores['mix-weighted']) == (
+        result['numeric']['f1'], result['numeric']['f1'], result['mix_weighted']['f1'])
+    dealt = bench.cross_validated_f1({'drawn': str(drawn_run / 'out')}, deals=2)
+    assert len(dealt['deals']) == 3 and dealt['deals'][0] == scores['deals'][0]
+    assert bench.paired(dealt, dealt, 'numeric') == '+0.0000 (+0.0000 to +0.0000)'

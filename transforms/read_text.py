@@ -31,7 +31,8 @@ def make_readers(config: OcrConfig) -> tuple:
     engine = ENGINES[config.engine]
     readers = (TesseractReader(config.psm),) if engine.tesseract else ()
     if engine.paddle:
-        readers += (PaddleReader(engine.paddle, config.detection_side, config.min_side, config.retry_side),)
+        readers += (PaddleReader(engine.paddle, config.detection_side, config.min_side, config.retry_side,
+                                 engine.detector),)
     return readers
 
 

