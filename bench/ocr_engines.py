@@ -97,6 +97,9 @@ def main(argv=None) -> None:
     parser.add_argument('--rows', type=int, default=0, help='first rows of each set (0: all)')
     parser.add_argument('--runs', type=int, default=1)
     parser.add_argument('--keep', help='write the runs here (default: a temporary folder)')
+    parser.add_argument('--reuse', action='store_true',
+                        help='with --keep: take the runs an earlier invocation finished there instead of running '
+                             'them again (the code must be the same)')
     parser.add_argument('--deals', type=int, default=12,
                         help='random deals of images to folds besides the standard split; F1 is their mean, and '
                              'each setting is compared with the first on the same deals (paired)')
@@ -111,8 +114,15 @@ def main(argv=None) -> None:
             engine, *options = setting.split(':')
             for name, (input_path, images) in inputs.items():
                 output = os.path.join(work, f'{setting.replace(":", "_").replace("=", "-")}-{name}-{run}')
-                seconds = job_cpu_seconds(input_path, os.path.join(DATA, name, 'images'), output,
-                                          [f'--ocr_engine={engine}', *options])
+                done = os.path.join(output, 'cpu_seconds.txt')
+                if args.reuse and os.path.exists(done):  # a run of an earlier invocation, whole
+                    with open(done) as handle:
+                        seconds = float(handle.read())
+                else:
+                    seconds = job_cpu_seconds(input_path, os.path.join(DATA, name, 'images'), output,
+                                              [f'--ocr_engine={engine}', *options])
+                    with open(done, 'w') as handle:
+                        handle.write(f'{seconds}\n')
                 cpu[setting, name].append(seconds / images)
                 outputs[setting][name] = output
                 print(f'run {run + 1}/{args.runs} {setting} {name}: {seconds / images:.3f} CPU s/image',

@@ -31,16 +31,23 @@ def first_flag(arguments: Iterable[str]) -> Optional[str]:
 def check_pipeline_flags(argv: Sequence[str]) -> None:
     """UnknownOption when argv holds a flag that neither specscan's options nor any of Beam's runners
     (Direct, Dataflow, Dask, portable) take; Beam's and Dataflow's options pass untouched."""
-    from apache_beam.options.pipeline_options import PipelineOptions
-    import apache_beam.runners.dask.dask_runner  # noqa: F401  registers DaskOptions (--dask_*)
     import pipeline.options  # noqa: F401  registers SpecscanOptions
+    flag, known = _first_unknown(argv)
+    if flag:  # a runner's options register when its module is imported: Dask's costs 0.5 s, so only now
+        import apache_beam.runners.dask.dask_runner  # noqa: F401  registers DaskOptions (--dask_*)
+        flag, known = _first_unknown(argv)
+    if flag:
+        raise UnknownOption(unknown_option_message(flag, known))
+
+
+def _first_unknown(argv: Sequence[str]) -> tuple:
+    """(the first flag no registered options class takes, or None; every known option string)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
     parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
     for options_class in _all_subclasses(PipelineOptions):
         options_class._add_argparse_args(parser)
     _, unknown = parser.parse_known_args(list(argv))
-    flag = first_flag(unknown)
-    if flag:
-        raise UnknownOption(unknown_option_message(flag, parser._option_string_actions))
+    return first_flag(unknown), parser._option_string_actions
 
 
 def _all_subclasses(cls) -> list:

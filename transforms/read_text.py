@@ -32,7 +32,7 @@ def make_readers(config: OcrConfig) -> tuple:
     readers = (TesseractReader(config.psm),) if engine.tesseract else ()
     if engine.paddle:
         readers += (PaddleReader(engine.paddle, config.detection_side, config.min_side, config.retry_side,
-                                 engine.detector),)
+                                 engine.detector, engine.recheck),)
     return readers
 
 
