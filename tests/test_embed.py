@@ -77,3 +77,15 @@ def test_building_the_graph_leaves_tensorflow_to_the_workers(model_path):
             'print("tensorflow" in sys.modules)\n')
     done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert done.stdout.split('\n')[-3:-1] == ["{'min_batch_size': 2, 'max_batch_size': 8}", 'False']
+
+
+def test_the_compiled_forward_pass_gives_the_eager_embeddings_for_any_batch_size_with_one_trace(model_path):
+    import tensorflow as tf
+    from transforms.embed import Lite0ModelHandler, compiled
+    model = Lite0ModelHandler(model_path, 1, 4).tensorflow_handler().load_model()
+    graph = compiled(model)
+    for size in (1, 3):
+        batch = np.stack([image(str(seed), seed).cnn_input for seed in range(size)])
+        eager = np.asarray(model(tf.constant(batch), training=False)['embedding'])
+        np.testing.assert_allclose(np.asarray(graph(batch)['embedding']), eager, atol=1e-4)
+    assert graph.experimental_get_tracing_count() == 1
