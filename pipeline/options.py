@@ -50,6 +50,14 @@ def on_off(text: str) -> bool:
 SWITCH = dict(type=on_off, nargs='?', const=True, default=False)
 
 
+def _detection_sides() -> str:
+    """'736 for ppocrv6-fast, 960 for the others': each PP-OCR engine's own detection size."""
+    sides = {name: engine.detection_side for name, engine in ENGINES.items() if engine.paddle}
+    usual = max(set(sides.values()), key=list(sides.values()).count)
+    own = [f'{side} for {name}' for name, side in sides.items() if side != usual]
+    return ', '.join(own + [f'{usual} for the others'])
+
+
 class SpecscanOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
@@ -82,8 +90,8 @@ class SpecscanOptions(PipelineOptions):
                                  'the job only fetches and decodes.')
         parser.add_argument('--ppocr_detection_side', type=int, default=None,
                             help='Long side (pixels) of the copy the PP-OCR engines find text boxes on; boxes are '
-                                 'read at full resolution. Default: the engine\'s own (736 for ppocrv6-fast, 960 for '
-                                 'the others). 0: detect on the whole image (up to 2000 px, slower).')
+                                 f'read at full resolution. Default: the engine\'s own ({_detection_sides()}). 0: detect '
+                                 'on the whole image (up to 2000 px, slower).')
         parser.add_argument('--ppocr_min_side', type=int, default=1000,
                             help='Images whose long side is shorter than this (pixels) are enlarged before '
                                  'the PP-OCR engines read them; 0 reads them as they are.')

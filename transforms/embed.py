@@ -55,9 +55,9 @@ def embed_batch(model, batch: Sequence[np.ndarray], inference_args: Optional[dic
 
 def compiled(model):
     """The model's forward pass as one TensorFlow graph for any batch size (traced once, about 2 s
-    per worker). Called eagerly, Keras runs the network layer by layer from Python: 0.23 CPU-s per
-    image at batch 1 and 0.06 at 16 on one thread, against 0.04 and 0.03 as a graph
-    (bench/cnn_calls.py); the embeddings agree to 2e-6."""
+    per worker). Called eagerly, Keras runs the network layer by layer from Python: about 0.3
+    CPU-s per image at batch 1 and 0.07 at 16 on one thread, against 0.04 as a graph
+    (bench/cnn_calls.py); the embeddings agree to 3e-6."""
     import tensorflow as tf
     images = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32, name='images')
     return tf.function(lambda batch: model(batch, training=False), input_signature=[images])
