@@ -50,11 +50,12 @@ def tree_rss_bytes(root: int) -> tuple:
     return sum(rss.get(pid, 0) for pid in tree), rss.get(root, 0), max(others, default=0)
 
 
-def run_job(input_path: str, output: str, workers: int, extra) -> dict:
-    argv = [sys.executable, '-m', 'pipeline.run', f'--input={input_path}', f'--images_dir={DEV}/images',
-            f'--output={output}', '--quiet', f'--direct_num_workers={workers}',
-            '--direct_running_mode=multi_processing', *extra]
-    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def measured_job(argv: list, cwd: str, output: str) -> dict:
+    """Run a job command; its summary.json plus the CPU seconds of its whole process tree (user +
+    system, from wait4), its wall seconds from start to exit, and its peak resident memory: of
+    the whole tree, of the launcher and of the largest worker (sampled from /proc)."""
+    started = time.monotonic()
+    process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = [0, 0, 0]
 
     def sample():
@@ -63,14 +64,25 @@ def run_job(input_path: str, output: str, workers: int, extra) -> dict:
             time.sleep(0.2)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    _, errors = process.communicate()
+    errors = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.monotonic() - started
     sampler.join()
-    if process.returncode:
-        raise SystemExit(f'the job failed ({process.returncode}): {errors[-2000:]}')
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f'the job failed ({os.waitstatus_to_exitcode(status)}): '
+                         f'{errors.decode(errors="replace")[-2000:]}')
     with open(os.path.join(output, 'summary.json')) as handle:
         summary = json.load(handle)
+    summary.update(cpu_seconds=usage.ru_utime + usage.ru_stime, process_wall_seconds=wall)
     summary['peak_bytes'], summary['peak_launcher_bytes'], summary['peak_worker_bytes'] = peak
     return summary
+
+
+def run_job(input_path: str, output: str, workers: int, extra) -> dict:
+    argv = [sys.executable, '-m', 'pipeline.run', f'--input={input_path}', f'--images_dir={DEV}/images',
+            f'--output={output}', '--quiet', f'--direct_num_workers={workers}',
+            '--direct_running_mode=multi_processing', *extra]
+    return measured_job(argv, ROOT, output)
 
 
 def main(argv=None) -> None:

@@ -24,14 +24,10 @@ workers to boot. Dataflow's own costs (shuffle, the join) are not in it.
 """
 import argparse
 import csv
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -39,35 +35,15 @@ DATA = os.path.join(ROOT, '..', 'shared', 'data')
 VCPUS = {'n1-standard-2': 2, 'n1-standard-4': 4, 'n1-standard-8': 8, 'n2-standard-4': 4, 'n2-standard-8': 8,
          'e2-standard-4': 4, 'c2-standard-8': 8}
 
-from bench.pipeline_bench import tree_rss_bytes  # noqa: E402
+from bench.pipeline_bench import measured_job  # noqa: E402
 
 
 def run_job(checkout: str, input_path: str, images_dir: str, output: str, workers: int, options: list) -> dict:
-    """The job's summary.json plus its CPU seconds (wait4, the whole tree) and peak memory."""
+    """The job's summary.json plus its CPU seconds (wait4, the whole tree), wall seconds and peak memory."""
     argv = [sys.executable, '-m', 'pipeline.run', f'--input={input_path}', f'--images_dir={images_dir}',
             f'--output={output}', '--quiet', f'--direct_num_workers={workers}',
             '--direct_running_mode=multi_processing', *options]
-    started = time.monotonic()
-    process = subprocess.Popen(argv, cwd=checkout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = [0, 0, 0]
-
-    def sample():
-        while process.poll() is None:
-            peak[:] = [max(old, new) for old, new in zip(peak, tree_rss_bytes(process.pid))]
-            time.sleep(0.2)
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    errors = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process_wall = time.monotonic() - started
-    sampler.join()
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f'the job failed: {errors.decode(errors="replace")[-2000:]}')
-    with open(os.path.join(output, 'summary.json')) as handle:
-        summary = json.load(handle)
-    summary.update(cpu_seconds=usage.ru_utime + usage.ru_stime, process_wall_seconds=process_wall,
-                   peak_bytes=peak[0], peak_worker_bytes=peak[2])
-    return summary
+    return measured_job(argv, checkout, output)
 
 
 def first_rows(set_name: str, rows: int, work: str) -> str:
