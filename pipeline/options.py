@@ -71,7 +71,8 @@ class SpecscanOptions(PipelineOptions):
                                  'gs://). Images found there are not fetched; fetched ones are written there '
                                  'when it is writable.')
         parser.add_argument('--model_path', default=MODEL_PATH,
-                            help='The EfficientNet-Lite0 .keras file that `make model` writes (local or gs://).')
+                            help='The EfficientNet-Lite0 model `make model` writes: a SavedModel folder (local or '
+                                 'gs://); a .keras file also loads, at twice the start-up cost per worker.')
         parser.add_argument('--inference_min_batch_size', type=int, default=1,
                             help='Smallest batch RunInference sends to the CNN.')
         parser.add_argument('--inference_max_batch_size', type=int, default=16,

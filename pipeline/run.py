@@ -23,6 +23,7 @@ from pipeline.graph import Specscan
 from pipeline.options import RENAMED, REQUIRED_OPTIONS, RUN_STORE_DIR, SpecscanOptions, quiet_workers
 from pipeline.run_folder import RunFolder
 from transforms import worker_exit
+from transforms.files import model_exists
 from transforms.logic.chooser import CHOOSER_PATH
 from transforms.read_rows import check_header, parse_csv_text, read_csv_file, read_header
 
@@ -55,7 +56,7 @@ def check_arguments(options: SpecscanOptions) -> None:
     if options.store and options.store.rstrip('/') == FileSystems.join(options.output, RUN_STORE_DIR).rstrip('/'):
         raise UsageError(f'--store {options.store} is the run\'s own store, which each run clears: keep a --store '
                          'outside --output')
-    if not options.skip_cnn and not FileSystems.exists(options.model_path):
+    if not options.skip_cnn and not model_exists(options.model_path):
         raise UsageError(f'--model_path {options.model_path} does not exist: run `make model`')
     for name in ('output', 'annotate_dir'):
         folder = getattr(options, name)

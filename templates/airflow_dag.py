@@ -81,7 +81,7 @@ LAUNCH_BODY = {
             'images_dir': f'gs://{BUCKET}/specscan/images',
             # the result store, the same every night: images read before are not read again (docs/store.md)
             'store': f'gs://{BUCKET}/specscan/store',
-            'model_path': '/template/models/efficientnet_lite0.keras',
+            'model_path': '/template/models/efficientnet_lite0',
             'inference_max_batch_size': '64',
             'num_shards': '16',
             'min_confidence': jinja(setting('min_confidence')),

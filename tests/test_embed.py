@@ -79,13 +79,38 @@ def test_building_the_graph_leaves_tensorflow_to_the_workers(model_path):
     assert done.stdout.split('\n')[-3:-1] == ["{'min_batch_size': 2, 'max_batch_size': 8}", 'False']
 
 
-def test_the_compiled_forward_pass_gives_the_eager_embeddings_for_any_batch_size_with_one_trace(model_path):
-    import tensorflow as tf
-    from transforms.embed import Lite0ModelHandler, compiled
-    model = Lite0ModelHandler(model_path, 1, 4).tensorflow_handler().load_model()
-    graph = compiled(model)
+def test_the_saved_model_and_the_keras_file_give_the_same_outputs_for_any_batch_size(model_path, keras_model_path):
+    from transforms.embed import Lite0ModelHandler
+    saved = Lite0ModelHandler(model_path, 1, 4).load_model()
+    keras_file = Lite0ModelHandler(str(keras_model_path), 1, 4).load_model()
     for size in (1, 3):
         batch = np.stack([image(str(seed), seed).cnn_input for seed in range(size)])
-        eager = np.asarray(model(tf.constant(batch), training=False)['embedding'])
-        np.testing.assert_allclose(np.asarray(graph(batch)['embedding']), eager, atol=1e-4)
-    assert graph.experimental_get_tracing_count() == 1
+        ours, theirs = saved(batch), keras_file(batch)
+        for output in ('embedding', 'logits'):
+            np.testing.assert_allclose(np.asarray(ours[output]), np.asarray(theirs[output]), atol=1e-4)
+    assert keras_file.experimental_get_tracing_count() == 1  # the .keras path is traced once, then reused
+
+
+def test_the_compiled_forward_pass_gives_the_eager_embeddings(keras_model_path):
+    import keras
+    from transforms.embed import compiled
+    model = keras.models.load_model(keras_model_path)
+    batch = np.stack([image(str(seed), seed).cnn_input for seed in range(2)])
+    eager = np.asarray(model(batch, training=False)['embedding'])
+    np.testing.assert_allclose(np.asarray(compiled(model)(batch)['embedding']), eager, atol=1e-4)
+
+
+def test_a_worker_loads_the_model_without_tensorflow_hub_scikit_learn_or_matplotlib(model_path):
+    # what a worker's first CNN batch imports: TensorFlow (with Keras), not the extras Beam's TF
+    # handler (tensorflow_hub) and Keras (scikit-learn, matplotlib) would import, which it never uses
+    code = ('import sys, numpy as np\n'
+            'from transforms.embed import lite0_model_handler\n'
+            f'handler = lite0_model_handler({model_path!r}, 1, 4)\n'
+            'model = handler.load_model()\n'
+            'results = list(handler.run_inference([("k", np.zeros((224, 224, 3), np.float32))], model))\n'
+            'print(len(results[0][1].inference.vector))\n'
+            'print(sorted(m for m in ("tensorflow_hub", "sklearn", "matplotlib") if m in sys.modules))\n'
+            'import sklearn, matplotlib\n'
+            'print("importable after")\n')
+    done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.split('\n')[-4:-1] == ['1280', '[]', 'importable after']

@@ -189,16 +189,6 @@ def state_dict(weights_path):
 
 
 @pytest.fixture(scope='session')
-def keras_model_path(weights_path, tmp_path_factory):
-    """Converted once per session through the CLI entry the Makefile/pipeline uses."""
-    pytest.importorskip('tensorflow')
-    from pipeline import build_model
-    out = tmp_path_factory.mktemp('lite0') / 'efficientnet_lite0.keras'
-    assert build_model.main(['--weights', weights_path, '--out', str(out)]) == 0
-    return out
-
-
-@pytest.fixture(scope='session')
 def keras_model(keras_model_path):
     """Loaded back from the .keras file, so the saved artefact is what gets checked."""
     import keras
@@ -274,3 +264,27 @@ def test_symmetric_padding_would_not_match(state_dict, reference):
     logits = logits_of(model, synthetic_images())
     expected = np.array([reference['images'][name]['logits'] for name in synthetic_images()])
     assert np.abs(logits - expected).max() > 1.0
+
+
+def test_an_interrupted_build_keeps_the_old_model_and_the_next_build_replaces_it(tmp_path, monkeypatch):
+    out = tmp_path / 'model'
+    out.mkdir()
+    (out / 'saved_model.pb').write_bytes(b'old')
+    monkeypatch.setattr(lite0, 'read_legacy_torch_state_dict', lambda path: {})
+    monkeypatch.setattr(lite0, 'build_lite0', lambda: 'model')
+    monkeypatch.setattr(lite0, 'load_torch_weights', lambda model, state_dict: None)
+
+    def save(content, then_fail=False):
+        def write(model, path):
+            os.makedirs(path)
+            (Path(path) / 'saved_model.pb').write_bytes(content)
+            if then_fail:
+                raise KeyboardInterrupt
+        return write
+    monkeypatch.setattr(lite0, 'save_serving', save(b'half', then_fail=True))
+    with pytest.raises(KeyboardInterrupt):
+        lite0.convert('weights.pth', str(out))
+    assert (out / 'saved_model.pb').read_bytes() == b'old'
+    monkeypatch.setattr(lite0, 'save_serving', save(b'new'))
+    assert lite0.convert('weights.pth', str(out) + '/') == str(out)
+    assert (out / 'saved_model.pb').read_bytes() == b'new' and os.listdir(tmp_path) == ['model']

@@ -110,6 +110,14 @@ def test_unreadable_input_stops_with_one_line(tmp_path, capsys):
     assert 'missing.csv does not exist' in capsys.readouterr().err
 
 
+def test_a_model_folder_without_its_saved_model_stops_with_one_line(drawn_job, tmp_path, capsys):
+    from pipeline.run import main
+    input_path, images_dir, _ = drawn_job
+    (tmp_path / 'half_model' / 'variables').mkdir(parents=True)  # e.g. a copy that stopped early
+    assert main(argv(input_path, images_dir, str(tmp_path / 'out'), str(tmp_path / 'half_model'))) == 2
+    assert 'half_model does not exist: run `make model`' in capsys.readouterr().err
+
+
 def test_help_lists_every_option(capsys):
     from pipeline.run import main
     from tools.write_metadata import option_actions

@@ -26,6 +26,7 @@ from pipeline.run_folder import clear_earlier_outputs
 from tests import image_server
 from transforms.embed import EmbedConfig
 from transforms.files import Store, StoreConfig, model_hash
+from transforms.logic.lite0 import MODEL_PATH
 from transforms.logic.store_entries import LinkRecord, link_key, sha256_of
 from transforms.logic.store_version import code_hash, version_of, version_parts
 from transforms.preprocess import PreprocessConfig
@@ -251,7 +252,7 @@ def test_the_new_links_of_a_night_are_dealt_evenly_between_two_local_workers(sto
 def parts(**changes):
     ocr = OcrConfig('ppocrv6', 11, 960, 1000, 1600)
     preprocess = PreprocessConfig(8, 40_000_000, 4000)
-    embed = EmbedConfig('models/efficientnet_lite0.keras', 1, 16)
+    embed = EmbedConfig(MODEL_PATH, 1, 16)
     for name, value in changes.items():
         if name in ('engine', 'detection_side'):
             ocr = dataclasses.replace(ocr, **{name: value})
@@ -295,6 +296,21 @@ def test_another_cnn_file_is_another_version(tmp_path):
     os.utime(model, (1, 1))
     model.write_bytes(b'two')
     assert version_of(parts(model_path=str(model))) != first
+
+
+def test_another_saved_model_folder_is_another_version_and_one_without_its_graph_is_missing(tmp_path):
+    model = tmp_path / 'model'
+    (model / 'variables').mkdir(parents=True)
+    (model / 'saved_model.pb').write_bytes(b'graph')
+    weights = model / 'variables' / 'variables.data-00000-of-00001'
+    weights.write_bytes(b'one')
+    first = version_of(parts(model_path=str(model)))
+    assert version_of(parts(model_path=str(model) + '/')) == first
+    os.utime(weights, (1, 1))
+    weights.write_bytes(b'two')  # the same graph with other weights
+    assert version_of(parts(model_path=str(model))) != first
+    (model / 'saved_model.pb').unlink()
+    assert model_hash(str(model)) == 'missing'
 
 
 def test_the_options_pick_the_store_and_its_version(tmp_path):

@@ -29,7 +29,7 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DAG_PATH = os.path.join(ROOT, 'templates', 'airflow_dag.py')
-MODEL_IN_IMAGE = '/template/models/efficientnet_lite0.keras'
+MODEL_IN_IMAGE = '/template/models/efficientnet_lite0'
 GPU_OPTION = 'worker_accelerator=type:nvidia-tesla-t4;count:1;install-nvidia-driver'
 # The values the Cloud Scheduler definition's ${NAME} placeholders are filled with here.
 PLACEHOLDERS = {'PROJECT': 'proj-1', 'REGION': 'europe-west4', 'BUCKET': 'bkt-1',

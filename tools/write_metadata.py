@@ -27,7 +27,7 @@ TABLE_START = '<!-- options table: written by python tools/write_metadata.py fro
 TABLE_END = '<!-- end of the options table -->'
 
 # Where templates/Dockerfile builds the CNN: the value a template run passes as model_path.
-IMAGE_MODEL_PATH = '/template/models/efficientnet_lite0.keras'
+IMAGE_MODEL_PATH = '/template/models/efficientnet_lite0'
 
 PATH_REGEX = '^(gs://|/).+$'
 INT_REGEX = '^[0-9]+$'

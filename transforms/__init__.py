@@ -18,3 +18,27 @@ os.environ.setdefault('TF_NUM_INTRAOP_THREADS', '1')
 # tensorflow-hub (imported by Beam's TF model handler) warns that pkg_resources is deprecated.
 warnings.filterwarnings('ignore', category=FutureWarning, module=r'google\..*')
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
+
+
+# TensorFlow 2.16 imports Keras 3 whole, and Keras imports scikit-learn and matplotlib (when they
+# are installed, as the report and the tests install them) for its scikit-learn wrappers and image
+# galleries, which no stage uses: about 2 of the 6.6 CPU-s TensorFlow's import costs every worker.
+_NOT_FOR_TENSORFLOW = ('sklearn', 'matplotlib')
+
+
+def tensorflow():
+    """The tensorflow module, imported the first time with scikit-learn and matplotlib hidden from
+    it (Keras guards both imports; they import normally afterwards). Stages import TensorFlow
+    through this so that whichever runs first on a worker pays the smaller start-up."""
+    import sys
+    if 'tensorflow' not in sys.modules:
+        hidden = [name for name in _NOT_FOR_TENSORFLOW if name not in sys.modules]
+        for name in hidden:
+            sys.modules[name] = None  # makes `import name` raise ImportError
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            for name in hidden:
+                if sys.modules.get(name, 0) is None:
+                    del sys.modules[name]
+    return sys.modules['tensorflow']

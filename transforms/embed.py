@@ -1,12 +1,13 @@
 """Embed: the image's 1280-wide EfficientNet-Lite0 embedding, through Beam's RunInference.
 
-The model loads only through a ModelHandler inside RunInference (Beam's TFModelHandlerNumpy
-reading the `.keras` file that `make model` writes, made on the worker: Lite0ModelHandler),
-wrapped in a KeyedModelHandler so the image's link and sha256 stay attached to its result.
+The model loads only through a ModelHandler inside RunInference (Lite0ModelHandler: the
+SavedModel folder that `make model` writes, loaded on the worker), wrapped in a
+KeyedModelHandler so the image's link and sha256 stay attached to its result.
 TensorFlow places the model on a GPU when the worker has one and on the CPU otherwise; the
 batch sizes are options so each can be sized. With --skip_cnn no model is loaded and every
 image gets an empty embedding.
 """
+import atexit
 import dataclasses
 import logging
 import time
@@ -17,7 +18,8 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
-from transforms.logic.lite0 import IMAGE_SIZE
+from transforms import tensorflow
+from transforms.logic.lite0 import IMAGE_SIZE, SIGNATURE
 from transforms.records import EMBEDDING, FAILED, Embedding, Failure
 
 
@@ -54,42 +56,52 @@ def embed_batch(model, batch: Sequence[np.ndarray], inference_args: Optional[dic
 
 
 def compiled(model):
-    """The model's forward pass as one TensorFlow graph for any batch size (traced once, about 2 s
-    per worker). Called eagerly, Keras runs the network layer by layer from Python: about 0.3
+    """A Keras model's forward pass as one TensorFlow graph for any batch size (traced once, about
+    2 s per worker). Called eagerly, Keras runs the network layer by layer from Python: about 0.3
     CPU-s per image at batch 1 and 0.07 at 16 on one thread, against 0.04 as a graph
     (bench/cnn_calls.py); the embeddings agree to 3e-6."""
-    import tensorflow as tf
+    tf = tensorflow()
     images = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32, name='images')
     return tf.function(lambda batch: model(batch, training=False), input_signature=[images])
 
 
+class ServingSignature:
+    """The SavedModel's forward pass (its one signature, already a graph), called on a numpy batch."""
+
+    def __init__(self, path: str):
+        tf = tensorflow()
+        self.saved = tf.saved_model.load(path)  # the signature's variables live as long as this object
+        self.signature = self.saved.signatures[SIGNATURE]
+        atexit.register(self.__dict__.clear)  # freed before TensorFlow's modules are torn down, not after
+
+    def __call__(self, batch):
+        batch = np.asarray(batch, dtype=np.float32)
+        if batch.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3):  # a loaded signature does not check shapes itself
+            raise ValueError(f'the CNN takes images of {IMAGE_SIZE}x{IMAGE_SIZE}x3, not {batch.shape[1:]}')
+        return self.signature(images=tensorflow().constant(batch))
+
+
 class Lite0ModelHandler(ModelHandler):
-    """Beam's TFModelHandlerNumpy on the `.keras` file, made where the model loads (a worker).
-    Importing Beam's TensorFlow handler imports TensorFlow, some 3 s that the launching process
-    spent building the graph before any worker started, on every run; it needs only the batch
-    sizes, which the base handler keeps."""
+    """The CNN behind RunInference, loaded where the model loads (a worker): the SavedModel folder
+    `make model` writes, or a `.keras` file (Keras rebuilds it and it is traced on load: 5.1 CPU-s
+    of every worker's start against 2.3). Beam's TFModelHandlerNumpy loads only `.keras` files under
+    Keras 3 (apache/beam#30616) and imports tensorflow_hub; this handler needs neither, and the
+    launching process builds the graph without importing TensorFlow."""
 
     def __init__(self, model_path: str, min_batch_size: int, max_batch_size: int):
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
         self.model_path = model_path
-        self._tensorflow_handler = None
-
-    def tensorflow_handler(self):
-        if self._tensorflow_handler is None:
-            from apache_beam.ml.inference.tensorflow_inference import ModelType, TFModelHandlerNumpy
-            self._tensorflow_handler = TFModelHandlerNumpy(
-                model_uri=self.model_path, model_type=ModelType.SAVED_MODEL, inference_fn=embed_batch,
-                **self.batch_elements_kwargs())
-        return self._tensorflow_handler
 
     def load_model(self):
-        return compiled(self.tensorflow_handler().load_model())
+        if self.model_path.endswith('.keras'):
+            return compiled(tensorflow().keras.models.load_model(self.model_path))
+        return ServingSignature(self.model_path)
 
     def run_inference(self, batch, model, inference_args=None):
-        return self.tensorflow_handler().run_inference(batch, model, inference_args)
+        return embed_batch(model, batch, inference_args, self.model_path)
 
     def get_num_bytes(self, batch) -> int:
-        return self.tensorflow_handler().get_num_bytes(batch)
+        return sum(np.asarray(image).nbytes for image in batch)
 
     def get_metrics_namespace(self) -> str:
         return 'BeamML_TF_Numpy'

@@ -109,9 +109,25 @@ def file_hash(path: str) -> str:
     return _hash_file_once(path, metadata.size_in_bytes, metadata.last_updated_in_seconds)
 
 
+def model_exists(path: str) -> bool:
+    """Whether --model_path holds a model: a `.keras` file, or a SavedModel folder (local or on an
+    object store, where a folder is only a prefix) with its saved_model.pb."""
+    return FileSystems.exists(path if path.endswith('.keras') else FileSystems.join(path, 'saved_model.pb'))
+
+
 def model_hash(path: str) -> str:
-    """The CNN file's sha256 ('missing' when there is none: such a run stops at its argument check)."""
-    return file_hash(path) if FileSystems.exists(path) else 'missing'
+    """The CNN's sha256: of its `.keras` file, or of its SavedModel folder's files (their names
+    and hashes); 'missing' when there is none (such a run stops at its argument check)."""
+    if not model_exists(path):
+        return 'missing'
+    if path.endswith('.keras'):
+        return file_hash(path)
+    folder = path.rstrip('/') + '/'
+    files = sorted(m.path for m in FileSystems.match([folder + '**'])[0].metadata_list)
+    digest = hashlib.sha256()
+    for name in files:
+        digest.update(f'{name[len(folder):]} {file_hash(name)}\n'.encode())
+    return digest.hexdigest()
 
 
 def delete_folder(path: str) -> None:

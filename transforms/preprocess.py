@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import apache_beam as beam
 import numpy as np
 
+from transforms import tensorflow
 from transforms.files import sniff_image_format
 from transforms.logic.lite0 import IMAGE_SIZE
 from transforms.records import DECODED, FACTS, FAILED, DecodedImage, Failure, FetchedImage, ImageFacts
@@ -40,7 +41,7 @@ def header_size(data: bytes) -> tuple:
 
 def decode_rgb(data: bytes):
     """Bytes -> uint8 RGB tensor (H, W, 3); the first frame of an animation."""
-    import tensorflow as tf
+    tf = tensorflow()
     kind = sniff_image_format(data)
     if kind == 'webp':
         import tensorflow_io as tfio
@@ -88,7 +89,7 @@ def _sizes(height: int, width: int, cnn_size: int, ocr_max_side: int) -> np.ndar
 
 def _prepare_ops(image, sizes):
     """RGB uint8 image -> (CNN input float32 0..255, padded square; OCR grey uint8), as TF ops."""
-    import tensorflow as tf
+    tf = tensorflow()
     resized = tf.image.resize(tf.cast(image, tf.float32), sizes[0:2], antialias=True)
     cnn_input = tf.image.pad_to_bounding_box(resized, sizes[2], sizes[3], sizes[4], sizes[5])
     grey = tf.image.rgb_to_grayscale(image)
@@ -102,7 +103,7 @@ _GRAPHS = {}
 
 def _graph(name: str):
     """'decode': (bytes, sizes) -> prepared, for what tf.io reads; 'prepare': (RGB image, sizes)."""
-    import tensorflow as tf
+    tf = tensorflow()
     if not _GRAPHS:
         sizes = tf.TensorSpec([10], tf.int32)
 
@@ -125,7 +126,7 @@ def decode_and_prepare(data: bytes, width: int, height: int, cnn_size: int, ocr_
     """Image bytes and their header's size -> (CNN input, OCR grey) as numpy arrays, in one graph
     call. WebP and TIFF (tensorflow-io), and images whose header disagrees with their pixels, are
     decoded op by op and then prepared in the second graph."""
-    import tensorflow as tf
+    tf = tensorflow()
     if sniff_image_format(data) not in ('webp', 'tiff', None):
         try:
             cnn_input, grey = _graph('decode')(data, _sizes(height, width, cnn_size, ocr_max_side))

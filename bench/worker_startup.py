@@ -1,0 +1,80 @@
+"""CPU seconds a worker process spends before its first image: the fixed cost each extra worker
+adds, which decides how well a small job gains from a second worker (bench/scale_bench.py).
+
+    .venv/bin/python bench/worker_startup.py [--runs 5] [--keras FILE]
+
+Each part is timed in fresh processes (`--runs` each, median of CPU process time), in a worker's
+order: Beam's SDK harness, TensorFlow (imported plainly, and through transforms.tensorflow(),
+which hides scikit-learn and matplotlib from Keras), the OCR engine's models (--engine, the job's default), and the
+CNN loaded and called once on one image (the SavedModel folder `make model` writes, and a
+`.keras` file of the same weights, converted into a temporary folder unless --keras names one).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from transforms.logic.lite0 import MODEL_PATH  # noqa: E402
+
+PART = '''
+import json, sys, time
+started = time.process_time()
+{setup}
+prepared = time.process_time()
+{part}
+print(json.dumps([prepared - started, time.process_time() - prepared]))
+'''
+TENSORFLOW = 'from transforms import tensorflow; tensorflow()'
+PARTS = {
+    "Beam's SDK harness (import)": ('', 'import apache_beam.runners.worker.sdk_worker_main'),
+    'TensorFlow, plain import': ('', 'import tensorflow'),
+    'TensorFlow, through transforms.tensorflow()': ('import transforms', TENSORFLOW),
+    'OCR models (--engine)': (
+        'from transforms.read_text import OcrConfig, make_readers\n'
+        'from transforms.logic.engines import ENGINES\n'
+        'import cv2, onnxruntime',
+        'readers = make_readers(OcrConfig({engine!r}, 11, ENGINES[{engine!r}].detection_side, 32, 1600))\n'
+        '[reader.setup() for reader in readers]'),
+    'CNN, SavedModel folder: load + first call': (
+        f'{TENSORFLOW}\nimport numpy as np\nfrom transforms.embed import Lite0ModelHandler',
+        'Lite0ModelHandler({model!r}, 1, 16).load_model()(np.zeros((1, 224, 224, 3), np.float32))'),
+    'CNN, .keras file: load + trace + first call': (
+        f'{TENSORFLOW}\nimport numpy as np\nfrom transforms.embed import Lite0ModelHandler',
+        'Lite0ModelHandler({keras!r}, 1, 16).load_model()(np.zeros((1, 224, 224, 3), np.float32))'),
+}
+
+
+def timed(setup: str, part: str) -> float:
+    done = subprocess.run([sys.executable, '-c', PART.format(setup=setup, part=part)], cwd=ROOT, check=True,
+                          capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])[1]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--runs', type=int, default=5)
+    parser.add_argument('--model', default=os.path.join(ROOT, MODEL_PATH))
+    parser.add_argument('--engine', default='ppocrv6-fast', help='the OCR engine whose models load (the default)')
+    parser.add_argument('--keras', help='a .keras file of the CNN (default: converted now)')
+    args = parser.parse_args(argv)
+    keras = args.keras
+    if not keras:
+        from transforms.logic import lite0
+        keras = lite0.convert(out_path=os.path.join(tempfile.mkdtemp(prefix='specscan-keras-'), 'lite0.keras'))
+    print(f'a worker\'s start-up, CPU seconds per part, median of {args.runs} fresh processes; {os.cpu_count()} cores')
+    print('| part | CPU s (median) | runs |')
+    print('|---|---|---|')
+    for name, (setup, part) in PARTS.items():
+        seconds = [timed(setup, part.format(model=args.model, keras=keras, engine=args.engine)) for _ in range(args.runs)]
+        print(f'| {name} | {statistics.median(seconds):.2f} | {", ".join(f"{s:.2f}" for s in seconds)} |',
+              flush=True)
+
+
+if __name__ == '__main__':
+    main()
