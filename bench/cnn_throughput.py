@@ -8,7 +8,9 @@ after a warm-up, and prints the median images per second and the GPU / CPU ratio
 the same invocation. The backend is Keras's own choice (KERAS_BACKEND): TensorFlow in the
 project's environment; JAX on the lent GPU machine, which has JAX but no TensorFlow (see the
 docs/performance.md, "GPU"), so there the TensorFlow GPU path is measured only through this proxy: the same
-.keras file, the same layers, another backend.
+.keras file, the same layers, another backend. The job's own model is a SavedModel folder,
+which needs TensorFlow; write the .keras file of the same weights with
+`python -m pipeline.build_model --out models/efficientnet_lite0.keras`.
 """
 import argparse
 import json

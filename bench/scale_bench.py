@@ -102,7 +102,8 @@ def main(argv=None) -> None:
         return statistics.median(figure(s) for s in results[name, workers])
     cpu_per_image = {key: median(*key, lambda s: s['cpu_seconds'] / s['images']) for key in results}
     first = settings[0][0]
-    print(f'\n{args.set}, first {args.rows} rows ({results[first, args.workers[0]][0]["images"]} images), '
+    rows = f'first {args.rows} rows' if args.rows else 'all rows'
+    print(f'\n{args.set}, {rows} ({results[first, args.workers[0]][0]["images"]} images), '
           f'{args.runs} runs each, interleaved; {os.cpu_count()} cores')
     print('| setting | workers | CPU s/image (median) | vs ' + first + ' | wall s | images/s | '
           'peak memory, all | largest worker |')

@@ -7,7 +7,8 @@ Each part is timed in fresh processes (`--runs` each, median of CPU process time
 order: Beam's SDK harness, TensorFlow (imported plainly, and through transforms.tensorflow(),
 which hides scikit-learn and matplotlib from Keras), the OCR engine's models (--engine, the job's default), and the
 CNN loaded and called once on one image (the SavedModel folder `make model` writes, and a
-`.keras` file of the same weights, converted into a temporary folder unless --keras names one).
+`.keras` file of the same weights, converted into a temporary folder unless --keras names one,
+loaded as the job did before abc4a91, through Beam's TFModelHandlerNumpy, and as it loads now).
 """
 import argparse
 import json
@@ -44,6 +45,11 @@ PARTS = {
     'CNN, SavedModel folder: load + first call': (
         f'{TENSORFLOW}\nimport numpy as np\nfrom transforms.embed import Lite0ModelHandler',
         'Lite0ModelHandler({model!r}, 1, 16).load_model()(np.zeros((1, 224, 224, 3), np.float32))'),
+    "CNN, .keras file through Beam's TFModelHandlerNumpy (before abc4a91)": (
+        f'{TENSORFLOW}\nimport numpy as np\nfrom transforms.embed import compiled',
+        'from apache_beam.ml.inference.tensorflow_inference import ModelType, TFModelHandlerNumpy\n'
+        'model = TFModelHandlerNumpy({keras!r}, model_type=ModelType.SAVED_MODEL).load_model()\n'
+        'compiled(model)(np.zeros((1, 224, 224, 3), np.float32))'),
     'CNN, .keras file: load + trace + first call': (
         f'{TENSORFLOW}\nimport numpy as np\nfrom transforms.embed import Lite0ModelHandler',
         'Lite0ModelHandler({keras!r}, 1, 16).load_model()(np.zeros((1, 224, 224, 3), np.float32))'),
@@ -59,6 +65,7 @@ def timed(setup: str, part: str) -> float:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--runs', type=int, default=5)
+    parser.add_argument('--parts', nargs='+', help='only the parts whose names start with these words')
     parser.add_argument('--model', default=os.path.join(ROOT, MODEL_PATH))
     parser.add_argument('--engine', default='ppocrv6-fast', help='the OCR engine whose models load (the default)')
     parser.add_argument('--keras', help='a .keras file of the CNN (default: converted now)')
@@ -71,6 +78,8 @@ def main(argv=None) -> None:
     print('| part | CPU s (median) | runs |')
     print('|---|---|---|')
     for name, (setup, part) in PARTS.items():
+        if args.parts and not any(name.startswith(start) for start in args.parts):
+            continue
         seconds = [timed(setup, part.format(model=args.model, keras=keras, engine=args.engine)) for _ in range(args.runs)]
         print(f'| {name} | {statistics.median(seconds):.2f} | {", ".join(f"{s:.2f}" for s in seconds)} |',
               flush=True)

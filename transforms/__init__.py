@@ -15,7 +15,8 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 # Set TF_NUM_INTRAOP_THREADS yourself to override (e.g. a single-process run on a big machine).
 os.environ.setdefault('TF_NUM_INTRAOP_THREADS', '1')
 # google-api-core warns about Python 3.11's end of life on every import of Beam's GCP extras;
-# tensorflow-hub (imported by Beam's TF model handler) warns that pkg_resources is deprecated.
+# tensorflow-hub (imported by Beam's TF model handler, which Embed no longer uses) warns that
+# pkg_resources is deprecated.
 warnings.filterwarnings('ignore', category=FutureWarning, module=r'google\..*')
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
 

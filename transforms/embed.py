@@ -83,9 +83,9 @@ class ServingSignature:
 
 class Lite0ModelHandler(ModelHandler):
     """The CNN behind RunInference, loaded where the model loads (a worker): the SavedModel folder
-    `make model` writes, or a `.keras` file (Keras rebuilds it and it is traced on load: 5.1 CPU-s
-    of every worker's start against 2.3). Beam's TFModelHandlerNumpy loads only `.keras` files under
-    Keras 3 (apache/beam#30616) and imports tensorflow_hub; this handler needs neither, and the
+    `make model` writes, or a `.keras` file (rebuilt by Keras and traced on load). Beam's
+    TFModelHandlerNumpy loads only `.keras` files under Keras 3 (apache/beam#30616) and imports
+    tensorflow_hub: 4.5 CPU-s of every worker's start against 2.7 (bench/worker_startup.py). The
     launching process builds the graph without importing TensorFlow."""
 
     def __init__(self, model_path: str, min_batch_size: int, max_batch_size: int):

@@ -364,9 +364,9 @@ def default_weights_path() -> str:
 
 
 def save_serving(model, out_path: str) -> None:
-    """The model's forward pass as a SavedModel with one signature for any batch size. A worker
-    loads it without Keras and without tracing: 2.3 CPU-s against 5.1 for the `.keras` file
-    (Keras rebuilds the net layer by layer, then tf.function traces it)."""
+    """The model's forward pass as a SavedModel with one signature for any batch size: a worker
+    loads the graph fixed here, without Keras rebuilding the net layer by layer and without a
+    trace (bench/worker_startup.py: about the CPU a `.keras` file takes through the same handler)."""
     import tensorflow as tf
     images = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32, name='images')
     module = tf.Module()
