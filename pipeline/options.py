@@ -72,7 +72,7 @@ class SpecscanOptions(PipelineOptions):
                                  'when it is writable.')
         parser.add_argument('--model_path', default=MODEL_PATH,
                             help='The EfficientNet-Lite0 model `make model` writes: a SavedModel folder (local or '
-                                 'gs://); a .keras file also loads, at twice the start-up cost per worker.')
+                                 'gs://); a .keras file of it also loads.')
         parser.add_argument('--inference_min_batch_size', type=int, default=1,
                             help='Smallest batch RunInference sends to the CNN.')
         parser.add_argument('--inference_max_batch_size', type=int, default=16,

@@ -23,7 +23,8 @@ warnings.filterwarnings('ignore', message='pkg_resources is deprecated', categor
 
 # TensorFlow 2.16 imports Keras 3 whole, and Keras imports scikit-learn and matplotlib (when they
 # are installed, as the report and the tests install them) for its scikit-learn wrappers and image
-# galleries, which no stage uses: about 2 of the 6.6 CPU-s TensorFlow's import costs every worker.
+# galleries, which no stage uses: about 2 of the 6 CPU-s TensorFlow's import costs every worker
+# (bench/worker_startup.py).
 _NOT_FOR_TENSORFLOW = ('sklearn', 'matplotlib')
 
 
