@@ -78,11 +78,13 @@ def measured_job(argv: list, cwd: str, output: str) -> dict:
     return summary
 
 
-def run_job(input_path: str, output: str, workers: int, extra) -> dict:
-    argv = [sys.executable, '-m', 'pipeline.run', f'--input={input_path}', f'--images_dir={DEV}/images',
+def run_job(input_path: str, output: str, workers: int, extra, images_dir: str = os.path.join(DEV, 'images'),
+            checkout: str = ROOT) -> dict:
+    """The job (of `checkout`, run with this Python) on `workers` local worker processes, measured."""
+    argv = [sys.executable, '-m', 'pipeline.run', f'--input={input_path}', f'--images_dir={images_dir}',
             f'--output={output}', '--quiet', f'--direct_num_workers={workers}',
             '--direct_running_mode=multi_processing', *extra]
-    return measured_job(argv, ROOT, output)
+    return measured_job(argv, checkout, output)
 
 
 def main(argv=None) -> None:

@@ -35,15 +35,7 @@ DATA = os.path.join(ROOT, '..', 'shared', 'data')
 VCPUS = {'n1-standard-2': 2, 'n1-standard-4': 4, 'n1-standard-8': 8, 'n2-standard-4': 4, 'n2-standard-8': 8,
          'e2-standard-4': 4, 'c2-standard-8': 8}
 
-from bench.pipeline_bench import measured_job  # noqa: E402
-
-
-def run_job(checkout: str, input_path: str, images_dir: str, output: str, workers: int, options: list) -> dict:
-    """The job's summary.json plus its CPU seconds (wait4, the whole tree), wall seconds and peak memory."""
-    argv = [sys.executable, '-m', 'pipeline.run', f'--input={input_path}', f'--images_dir={images_dir}',
-            f'--output={output}', '--quiet', f'--direct_num_workers={workers}',
-            '--direct_running_mode=multi_processing', *options]
-    return measured_job(argv, checkout, output)
+from bench.pipeline_bench import run_job  # noqa: E402
 
 
 def first_rows(set_name: str, rows: int, work: str) -> str:
@@ -92,7 +84,7 @@ def main(argv=None) -> None:
         for name, checkout, options in settings:
             for workers in args.workers:
                 output = os.path.join(work, f'{len(results)}-{name.split()[0]}-w{workers}-r{run}')
-                summary = run_job(checkout, input_path, images_dir, output, workers, options)
+                summary = run_job(input_path, output, workers, options, images_dir, checkout)
                 results[name, workers].append(summary)
                 print(f'run {run + 1}/{args.runs} {name}, {workers} worker(s): '
                       f'{summary["cpu_seconds"] / summary["images"]:.3f} CPU s/image, '
